@@ -1,0 +1,1 @@
+"""The aggregator: Celery workers that turn collected rows into published snapshots."""

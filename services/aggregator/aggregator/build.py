@@ -1,0 +1,238 @@
+"""Build a snapshot in the database with set-based SQL and publish it atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection, Engine, func, insert, literal, select, union_all, update
+
+from outcomes import models as m
+from outcomes.catalogue import CATALOGUE, CATALOGUE_VERSION, BuildContext
+from outcomes.db import WRITE
+from outcomes.indicator_sql import CELL_COLUMNS
+
+Progress = Callable[[int, str], None]
+
+# Tables whose row counts a snapshot records as the inputs it saw.
+INPUT_TABLES = (
+    m.Member,
+    m.Facility,
+    m.Certificate,
+    m.AuditingFirm,
+    m.Training,
+    m.Meeting,
+    m.SurveyResponse,
+    m.SurveyRevision,
+    m.Application,
+)
+# Any fixed number: the PostgreSQL advisory lock every publisher takes.
+PUBLISH_LOCK_KEY = 7_314_002
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a run did: built a snapshot, or found nothing new and left the published one."""
+
+    snapshot_id: int | None
+    built: bool
+    outbox_rows: int
+    cells: int = 0
+
+
+@contextmanager
+def publisher(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a consistent transaction that only one publisher holds at a time."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # A session lock taken before the transaction, so the repeatable-read view starts
+            # after the previous publisher committed; a dead worker's connection releases it.
+            conn.execute(select(func.pg_advisory_lock(PUBLISH_LOCK_KEY)))
+            conn.commit()
+            try:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    yield conn
+            finally:
+                conn = conn.execution_options(isolation_level="READ COMMITTED")
+                conn.execute(select(func.pg_advisory_unlock(PUBLISH_LOCK_KEY)))
+                conn.commit()
+        else:
+            # SQLite: BEGIN IMMEDIATE holds the single write lock for the whole transaction,
+            # which also makes every read in it see one consistent state.
+            conn = conn.execution_options(**WRITE)
+            with conn.begin():
+                yield conn
+
+
+def build_snapshot(
+    engine: Engine,
+    *,
+    trigger: str,
+    requested_by: int | None = None,
+    force: bool = False,
+    threshold: int = 3,
+    as_of: date | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Drain the outbox into a newly published snapshot, or do nothing if nothing is pending."""
+    report = progress or (lambda _percent, _step: None)
+    with publisher(engine) as conn:
+        version = _advance_guard(conn)
+        pending = list(conn.scalars(select(m.Outbox.id).where(m.Outbox.processed_at.is_(None))))
+        if not pending and not force:
+            latest = conn.scalar(
+                select(func.max(m.Snapshot.id)).where(m.Snapshot.status == "published")
+            )
+            return BuildResult(snapshot_id=latest, built=False, outbox_rows=0)
+        started = time.perf_counter()
+        snapshot_id = _insert_snapshot(conn, version, trigger, requested_by, as_of, pending)
+        ctx = BuildContext(as_of=as_of or date.today())
+        for done, indicator in enumerate(CATALOGUE):
+            report(int(100 * done / len(CATALOGUE)), f"computing {indicator.code}")
+            _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
+        report(95, "applying disclosure control")
+        _suppress(conn, snapshot_id, threshold)
+        checksum, cells = _checksum(conn, snapshot_id)
+        now = m.utcnow()
+        conn.execute(
+            update(m.Snapshot)
+            .where(m.Snapshot.id == snapshot_id)
+            .values(
+                checksum=checksum,
+                finished_at=now,
+                data_quality={"build_seconds": round(time.perf_counter() - started, 3)},
+            )
+        )
+        if pending:
+            conn.execute(
+                update(m.Outbox)
+                .where(m.Outbox.id.in_(pending))
+                .values(processed_at=now, snapshot_id=snapshot_id)
+            )
+        report(100, "published")
+    return BuildResult(snapshot_id=snapshot_id, built=True, outbox_rows=len(pending), cells=cells)
+
+
+def _advance_guard(conn: Connection) -> int:
+    """Take the next fencing token; on SQLite this write also takes the database write lock."""
+    conn.execute(
+        update(m.PublishGuard)
+        .where(m.PublishGuard.id == 1)
+        .values(version=m.PublishGuard.version + 1)
+    )
+    return int(conn.scalar(select(m.PublishGuard.version).where(m.PublishGuard.id == 1)) or 0)
+
+
+def _insert_snapshot(
+    conn: Connection,
+    version: int,
+    trigger: str,
+    requested_by: int | None,
+    as_of: date | None,
+    pending: list[int],
+) -> int:
+    """Record the run and the inputs it sees; the row becomes visible only when published."""
+    counts = union_all(
+        *(
+            select(literal(model.__tablename__).label("t"), func.count().label("n")).select_from(
+                model
+            )
+            for model in INPUT_TABLES
+        )
+    )
+    inputs = {name: n for name, n in conn.execute(counts)}
+    demo = conn.scalar(select(m.SiteFlag.value).where(m.SiteFlag.name == "demo")) == "true"
+    return int(
+        conn.scalar(
+            insert(m.Snapshot)
+            .values(
+                version=version,
+                status="published",
+                trigger=trigger[:100],
+                requested_by=requested_by,
+                as_of=as_of or date.today(),
+                started_at=m.utcnow(),
+                inputs=inputs,
+                high_water_mark=max(pending, default=0),
+                catalogue_version=CATALOGUE_VERSION,
+                is_demo=demo,
+            )
+            .returning(m.Snapshot.id)
+        )
+    )
+
+
+def _insert_cells(conn: Connection, snapshot_id: int, code: str, queries: list) -> None:  # type: ignore[type-arg]
+    """Insert an indicator's cells straight from its queries (INSERT ... SELECT)."""
+    columns = ("snapshot_id", "indicator", *CELL_COLUMNS, "suppressed")
+    for query in queries:
+        q = query.subquery()
+        rows = select(
+            literal(snapshot_id),
+            literal(code),
+            *(q.c[name] for name in CELL_COLUMNS),
+            literal(False),
+        )
+        conn.execute(insert(m.IndicatorValue).from_select(columns, rows))
+
+
+def _suppress(conn: Connection, snapshot_id: int, threshold: int) -> None:
+    """Withhold member-reported cells backed by fewer contributors than the threshold."""
+    controlled = [i.code for i in CATALOGUE if i.disclosure_control]
+    if not controlled:
+        return
+    conn.execute(
+        update(m.IndicatorValue)
+        .where(
+            m.IndicatorValue.snapshot_id == snapshot_id,
+            m.IndicatorValue.indicator.in_(controlled),
+            m.IndicatorValue.contributors < threshold,
+        )
+        .values(value=None, suppressed=True)
+    )
+
+
+def _checksum(conn: Connection, snapshot_id: int) -> tuple[str, int]:
+    """Return a digest of a snapshot's published cells and their number."""
+    v = m.IndicatorValue
+    rows = conn.execute(
+        select(
+            v.indicator, v.period, v.breakdown, v.category, v.value, v.contributors, v.suppressed
+        )
+        .where(v.snapshot_id == snapshot_id)
+        .order_by(v.indicator, v.period, v.breakdown, v.category)
+    )
+    digest = hashlib.sha256()
+    count = 0
+    for row in rows:
+        value = "" if row.value is None else f"{row.value:.9g}"
+        digest.update("\x1f".join((*map(str, row[:4]), value, str(row[5]), str(row[6]))).encode())
+        digest.update(b"\n")
+        count += 1
+    return digest.hexdigest(), count
+
+
+def record_failure(engine: Engine, *, trigger: str, requested_by: int | None, error: str) -> int:
+    """Record a run that failed, so staff see it; the published snapshot stays as it was."""
+    with engine.begin() as conn:
+        return int(
+            conn.scalar(
+                insert(m.Snapshot)
+                .values(
+                    status="failed",
+                    trigger=trigger[:100],
+                    requested_by=requested_by,
+                    as_of=date.today(),
+                    started_at=m.utcnow(),
+                    finished_at=m.utcnow(),
+                    catalogue_version=CATALOGUE_VERSION,
+                    error=error[:2000],
+                )
+                .returning(m.Snapshot.id)
+            )
+        )

@@ -1,0 +1,33 @@
+"""The one place the aggregator's Celery app is built."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.schedules import crontab
+
+from aggregator import tasks
+from outcomes.config import Settings
+from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, celery_config
+
+
+class OutcomesCelery(Celery):
+    """A Celery app that carries the settings its tasks need."""
+
+    settings: Settings
+
+
+def create_celery(settings: Settings) -> OutcomesCelery:
+    """Build the aggregator's Celery app with its tasks and beat schedule."""
+    app = OutcomesCelery("aggregator")
+    app.settings = settings
+    app.conf.update(celery_config(settings))
+    app.conf.beat_schedule = {
+        "sweep-outbox": {"task": SWEEP_TASK, "schedule": float(settings.outbox_sweep_seconds)},
+        "nightly-rebuild": {
+            "task": AGGREGATE_TASK,
+            "schedule": crontab(hour=2, minute=30),
+            "kwargs": {"trigger": "nightly rebuild", "force": True},
+        },
+    }
+    tasks.register(app)
+    return app

@@ -1,0 +1,44 @@
+"""The JSON API under /api/v1, described by /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from collector.context import close_db
+
+
+class OutcomesApi(Api):
+    """flask-smorest's Api whose errors always carry an "errors" object (DESIGN.md §5)."""
+
+    def handle_http_exception(self, error: Any) -> Any:
+        """Answer an HTTP error as JSON with an errors object a person can act on."""
+        payload, status, headers = super().handle_http_exception(error)
+        message = payload.get("message") or getattr(error, "description", None) or error.name
+        payload.setdefault("message", message)
+        if not payload.get("errors"):
+            payload["errors"] = {"request": [message]}
+        payload.pop("code", None)
+        return payload, status, headers
+
+
+def init_api(app: Flask) -> None:
+    """Register the API blueprints and the OpenAPI document on the app."""
+    from collector.api import aggregations, surveys
+
+    app.config.update(
+        API_TITLE="Outcomes collector API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    api = OutcomesApi(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."}
+    )
+    api.register_blueprint(surveys.blp, url_prefix="/api/v1/surveys")
+    api.register_blueprint(aggregations.blp, url_prefix="/api/v1/aggregations")
+    app.teardown_appcontext(close_db)

@@ -1,0 +1,44 @@
+"""Pieces every API blueprint uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+BEARER = [{"bearerAuth": []}]
+
+
+class ApiErrorSchema(Schema):
+    """Every API error: {"errors": {field or "request": [messages]}} with a 4xx status."""
+
+    errors = fields.Dict(required=True)
+    message = fields.String()
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The request is malformed.",
+    401: "No valid API token.",
+    403: "The token's account may not do this.",
+    404: "No such resource, or not yours.",
+    409: "The request conflicts with an earlier one (Idempotency-Key reused with another body).",
+    413: "The request body is too large.",
+    422: "The body failed validation; errors name each field.",
+}
+
+
+def document_errors(
+    blp: Blueprint, *statuses: int
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Describe a view's error responses in the OpenAPI document."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        for status in statuses:
+            view = blp.alt_response(
+                status, schema=ApiErrorSchema, description=ERROR_DESCRIPTIONS[status]
+            )(view)
+        return view
+
+    return decorate

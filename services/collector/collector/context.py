@@ -1,0 +1,28 @@
+"""Per-request access to settings and the database session."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from outcomes.config import Settings
+from outcomes.db import session_factory
+
+
+def settings() -> Settings:
+    """Return the settings the app was built with."""
+    return current_app.extensions["outcomes_settings"]
+
+
+def db() -> Session:
+    """Return this request's session, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = session_factory(settings().database_url)()
+    return g.db
+
+
+def close_db(_error: BaseException | None = None) -> None:
+    """Close the request's session, rolling back whatever was not committed."""
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,36 @@
+"""The public dashboard: a Dash app that reads only published snapshots."""
+
+from __future__ import annotations
+
+from dash import Dash
+from flask import Flask
+
+from outcomes.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> Dash:
+    """Build the dashboard's Dash app from settings (read from the environment if omitted)."""
+    from dashboard.api import blueprint
+    from dashboard.data import load_snapshot
+    from dashboard.layout import page
+
+    settings = settings or Settings.from_env()
+    server = Flask(__name__)
+    server.config["OUTCOMES_DATABASE_URL"] = settings.database_url
+    server.register_blueprint(blueprint)
+    app = Dash(
+        __name__,
+        server=server,
+        title="Outcomes dashboard",
+        update_title=None,
+        compress=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    # A function layout is rendered per page load, so the page always shows the newest snapshot.
+    app.layout = lambda: page(load_snapshot(settings.database_url))
+    return app
+
+
+def create_server(settings: Settings | None = None) -> Flask:
+    """Return the dashboard's WSGI server, for gunicorn: 'dashboard:create_server()'."""
+    return create_app(settings).server

@@ -1,0 +1,1 @@
+"""Outcomes: the domain shared by the collector, the aggregator and the dashboard."""

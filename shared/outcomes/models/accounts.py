@@ -1,0 +1,95 @@
+"""Organisations, their people, API tokens, applications and the audit log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from outcomes.models.base import Base, created_at
+
+MEMBERSHIP_CLASSES = (
+    "Production & Transformation",
+    "Industrial Users",
+    "Civil Society",
+    "Downstream Supporters",
+    "Associations",
+    "General Supporters",
+)
+# Only full members of these classes may hold certificates (DESIGN.md §3).
+CERTIFIABLE_CLASSES = ("Production & Transformation", "Industrial Users")
+
+
+class Member(Base):
+    """An organisation admitted to membership."""
+
+    __tablename__ = "member"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    membership_class: Mapped[str] = mapped_column(String(40))
+    country: Mapped[str] = mapped_column(String(2))
+    joined_on: Mapped[date]
+    left_on: Mapped[date | None]
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime] = created_at()
+
+
+class User(Base):
+    """A person who logs in: staff, or someone acting for one member."""
+
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10))  # "staff" or "member"
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = created_at()
+
+
+class ApiToken(Base):
+    """A bearer token for scripts; only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = created_at()
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Application(Base):
+    """A membership application and its review decision."""
+
+    __tablename__ = "application"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    organisation: Mapped[str] = mapped_column(String(200))
+    membership_class: Mapped[str] = mapped_column(String(40))
+    country: Mapped[str] = mapped_column(String(2))
+    contact_name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    details: Mapped[dict] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(String(2000))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    created_at: Mapped[datetime] = created_at()
+
+
+class AuditLog(Base):
+    """One staff action or submission, kept for ever."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = created_at()
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(40))
+    details: Mapped[dict] = mapped_column(default=dict)

@@ -1,0 +1,81 @@
+"""What the aggregator writes: snapshots, their indicator values, the outbox it drains."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from outcomes.models.base import Base, created_at
+
+SNAPSHOT_STATUSES = ("running", "published", "failed", "withdrawn")
+
+
+class Outbox(Base):
+    """A request for re-aggregation, written in the same transaction as the data that needs it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "processed_at", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(40), default="aggregate")
+    reason: Mapped[str] = mapped_column(String(100))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = created_at()
+    processed_at: Mapped[datetime | None]
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"))
+
+
+class Snapshot(Base):
+    """One aggregation run; immutable once published."""
+
+    __tablename__ = "snapshot"
+    __table_args__ = (Index("ix_snapshot_status_id", "status", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int | None] = mapped_column(unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="running")
+    trigger: Mapped[str] = mapped_column(String(100))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    as_of: Mapped[date]
+    started_at: Mapped[datetime] = created_at()
+    finished_at: Mapped[datetime | None]
+    inputs: Mapped[dict] = mapped_column(default=dict)
+    high_water_mark: Mapped[int] = mapped_column(default=0)
+    catalogue_version: Mapped[str] = mapped_column(String(20))
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    is_demo: Mapped[bool] = mapped_column(default=False)
+    data_quality: Mapped[dict] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(2000))
+
+
+class IndicatorValue(Base):
+    """One published cell: indicator x period x breakdown, with its contributors."""
+
+    __tablename__ = "indicator_value"
+    __table_args__ = (Index("ix_indicator_value_snapshot_code", "snapshot_id", "indicator"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshot.id"))
+    indicator: Mapped[str] = mapped_column(String(60))
+    period: Mapped[str] = mapped_column(String(10))  # "all" for the headline, else a year
+    breakdown: Mapped[str] = mapped_column(String(30))  # "total", "country", "standard", ...
+    category: Mapped[str] = mapped_column(String(60))  # the breakdown's value; "" for totals
+    value: Mapped[float | None] = mapped_column(Float)
+    contributors: Mapped[int]
+    suppressed: Mapped[bool] = mapped_column(default=False)
+
+
+class PublishGuard(Base):
+    """A single row whose version is the fencing token of the one publisher allowed at a time."""
+
+    __tablename__ = "publish_guard"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+
+class SiteFlag(Base):
+    """A named fact about this installation, such as that it holds demo data."""
+
+    __tablename__ = "site_flag"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))

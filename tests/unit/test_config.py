@@ -1,0 +1,38 @@
+from pathlib import Path
+
+import pytest
+
+from outcomes.config import ConfigError, Settings
+
+
+def test_a_production_database_without_secret_key_fails_with_a_clear_message():
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        Settings.from_env({"DATABASE_URL": "postgresql+psycopg://db/outcomes"})
+
+
+def test_embedded_mode_generates_a_secret_once_and_keeps_it(tmp_path: Path):
+    env = {"OUTCOMES_DATA_DIR": str(tmp_path)}
+    first = Settings.from_env(env)
+    second = Settings.from_env(env)
+    assert first.embedded and first.database_url.startswith("sqlite:///")
+    assert len(first.secret_key) > 40
+    assert first.secret_key == second.secret_key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_ports_and_broker_come_from_the_environment(tmp_path: Path):
+    settings = Settings.from_env(
+        {
+            "OUTCOMES_DATA_DIR": str(tmp_path),
+            "COLLECTOR_PORT": "9100",
+            "DASHBOARD_PORT": "9150",
+            "REDIS_URL": "redis://cache:6379/2",
+        }
+    )
+    assert (settings.collector_port, settings.dashboard_port) == (9100, 9150)
+    assert settings.broker_url == "redis://cache:6379/2"
+
+
+def test_a_malformed_number_names_the_variable(tmp_path: Path):
+    with pytest.raises(ConfigError, match="COLLECTOR_PORT must be a whole number"):
+        Settings.from_env({"OUTCOMES_DATA_DIR": str(tmp_path), "COLLECTOR_PORT": "eighty"})

@@ -1,0 +1,51 @@
+import pytest
+from marshmallow import ValidationError
+
+from outcomes.models import SurveyQuestion
+from outcomes.schemas import answers_schema
+
+
+def question(**fields) -> SurveyQuestion:
+    base = {
+        "key": "employees",
+        "label": "Employees",
+        "type": "integer",
+        "unit": "people",
+        "minimum": 0,
+        "maximum": 1000,
+        "required": True,
+        "choices": [],
+    }
+    return SurveyQuestion(**{**base, **fields})
+
+
+def test_an_out_of_range_answer_is_refused_in_words_with_its_unit():
+    with pytest.raises(ValidationError) as error:
+        answers_schema([question()]).load({"employees": 5000})
+    assert error.value.messages == {"employees": ["Must be between 0 and 1000 people."]}
+
+
+def test_a_submission_needs_required_answers_but_a_draft_does_not():
+    with pytest.raises(ValidationError):
+        answers_schema([question()]).load({})
+    assert answers_schema([question()], partial=True).load({}) == {}
+
+
+def test_an_integer_question_refuses_text_and_fractions():
+    schema = answers_schema([question()])
+    for bad in ("12", 1.5, True):
+        with pytest.raises(ValidationError):
+            schema.load({"employees": bad})
+
+
+def test_unknown_question_keys_are_refused():
+    with pytest.raises(ValidationError) as error:
+        answers_schema([question()]).load({"employees": 1, "profit": 2})
+    assert "profit" in error.value.messages
+
+
+def test_one_sided_bounds_read_naturally():
+    schema = answers_schema([question(maximum=None, unit="")])
+    with pytest.raises(ValidationError) as error:
+        schema.load({"employees": -1})
+    assert error.value.messages == {"employees": ["Must be at least 0."]}

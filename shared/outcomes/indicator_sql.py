@@ -71,7 +71,7 @@ def certificate_cells(standard: str) -> Callable[[BuildContext], list[Select]]:
             or_(c.withdrawn_on.is_(None), c.withdrawn_on > ctx.as_of),
         )
         n, members = func.count(distinct(c.id)), func.count(distinct(c.member_id))
-        years = select(distinct(year_number(c.issued_on)).label("year")).where(issued).subquery()
+        years = select(year_number(c.issued_on).label("year")).where(issued).distinct().subquery()
         country = Facility.__table__.c.country
         up_to_year = year_number(c.issued_on) <= years.c.year
         return [
@@ -97,7 +97,7 @@ def member_cells(ctx: BuildContext) -> list[Select]:
     m = Member.__table__.c
     active = and_(m.joined_on <= ctx.as_of, or_(m.left_on.is_(None), m.left_on > ctx.as_of))
     n = func.count(distinct(m.id))
-    years = select(distinct(year_number(m.joined_on)).label("year")).where(active).subquery()
+    years = select(year_number(m.joined_on).label("year")).where(active).distinct().subquery()
     active_in_year = and_(
         year_number(m.joined_on) <= years.c.year,
         or_(m.left_on.is_(None), year_number(m.left_on) > years.c.year),
@@ -117,10 +117,12 @@ def member_cells(ctx: BuildContext) -> list[Select]:
 def survey_response_cells(_ctx: BuildContext) -> list[Select]:
     """Return the response rate per reporting year, with the coverage behind it."""
     m, r = Member.__table__.c, SurveyResponse.__table__.c
-    years = select(distinct(SurveyDefinition.year).label("year")).where(
-        SurveyDefinition.status.in_(("open", "closed"))
+    years_sq = (
+        select(SurveyDefinition.year.label("year"))
+        .where(SurveyDefinition.status.in_(("open", "closed")))
+        .distinct()
+        .subquery()
     )
-    years_sq = years.subquery()
     members = (
         select(years_sq.c.year, func.count(distinct(m.id)).label("members"))
         .select_from(

@@ -56,17 +56,6 @@ def producer(settings: Settings) -> Celery:
     return app
 
 
-def job_id(outbox_id: int) -> str:
-    """Return the Celery task id of the run that serves one outbox row."""
-    return f"aggregate-{outbox_id}"
-
-
-def outbox_id_of(job: str) -> int | None:
-    """Return the outbox row behind a job id, or None for a malformed id."""
-    prefix, _, number = job.partition("-")
-    return int(number) if prefix == "aggregate" and number.isdigit() else None
-
-
 def request_aggregation(session: Session, *, reason: str, requested_by: int | None) -> Outbox:
     """Add an outbox row in the caller's transaction so the request commits with its data."""
     row = Outbox(reason=reason, requested_by=requested_by)
@@ -81,7 +70,7 @@ def enqueue(settings: Settings, row: Outbox) -> bool:
         producer(settings).send_task(
             AGGREGATE_TASK,
             kwargs={"trigger": row.reason, "requested_by": row.requested_by},
-            task_id=job_id(row.id),
+            task_id=row.job_id,
         )
     except Exception:  # any broker failure: the row stays pending and the sweep picks it up
         log.warning("could not enqueue outbox row %s; the sweep will retry", row.id, exc_info=True)
@@ -89,9 +78,9 @@ def enqueue(settings: Settings, row: Outbox) -> bool:
     return True
 
 
-def pending_outbox(session: Session, *, older_than: datetime | None = None) -> list[int]:
-    """Return the ids of outbox rows no snapshot has processed yet."""
-    query = select(Outbox.id).where(Outbox.processed_at.is_(None)).order_by(Outbox.id)
+def pending_outbox(session: Session, *, older_than: datetime | None = None) -> list[str]:
+    """Return the job ids of outbox rows no snapshot has processed yet, oldest first."""
+    query = select(Outbox.job_id).where(Outbox.processed_at.is_(None)).order_by(Outbox.id)
     if older_than is not None:
         query = query.where(Outbox.created_at <= older_than)
     return list(session.scalars(query))

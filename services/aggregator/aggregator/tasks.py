@@ -11,7 +11,7 @@ from celery import Task
 from aggregator.build import build_snapshot, record_failure
 from outcomes.db import get_engine, session_scope
 from outcomes.models import utcnow
-from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, job_id, pending_outbox
+from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, pending_outbox
 
 if TYPE_CHECKING:
     from aggregator.celery_app import OutcomesCelery
@@ -23,7 +23,8 @@ def register(app: OutcomesCelery) -> None:
     """Register the aggregator's tasks on a Celery app."""
     settings = app.settings
 
-    @app.task(name=AGGREGATE_TASK, bind=True)
+    # shared=False: a task bound to this app's settings must not join other apps in the process.
+    @app.task(name=AGGREGATE_TASK, bind=True, shared=False)
     def aggregate(
         self: Task, trigger: str = "outbox", requested_by: int | None = None, force: bool = False
     ) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def register(app: OutcomesCelery) -> None:
             "cells": result.cells,
         }
 
-    @app.task(name=SWEEP_TASK)
+    @app.task(name=SWEEP_TASK, shared=False)
     def sweep_outbox() -> int:
         """Enqueue a run for outbox rows that waited longer than one sweep interval."""
         cutoff = utcnow() - timedelta(seconds=settings.outbox_sweep_seconds)
@@ -61,5 +62,5 @@ def register(app: OutcomesCelery) -> None:
             waiting = pending_outbox(session, older_than=cutoff)
         if waiting:
             log.info("outbox sweep: %d rows waiting, enqueueing a run", len(waiting))
-            aggregate.apply_async(kwargs={"trigger": "outbox sweep"}, task_id=job_id(waiting[0]))
+            aggregate.apply_async(kwargs={"trigger": "outbox sweep"}, task_id=waiting[0])
         return len(waiting)

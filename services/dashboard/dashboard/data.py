@@ -90,11 +90,11 @@ def load_snapshot(url: str, snapshot_id: int | None = None) -> SnapshotView | No
         if snapshot is None:
             return None
         meta = snapshot_meta(snapshot)
-    return SnapshotView(meta=meta, cells=_cells(url, meta["id"]))
+    return SnapshotView(meta=meta, cells=_cells(url, meta["id"], meta["checksum"]))
 
 
 @lru_cache(maxsize=32)
-def _cells(url: str, snapshot_id: int) -> tuple[dict[str, Any], ...]:
+def _cells(url: str, snapshot_id: int, _checksum: str) -> tuple[dict[str, Any], ...]:
     """Return a snapshot's cells; safe to cache because published cells never change."""
     with session_scope(url, write=False) as session:
         rows = snapshot_values(session, snapshot_id=snapshot_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from uuid import uuid4
 
 from sqlalchemy import Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -16,8 +17,16 @@ class Outbox(Base):
     """A request for re-aggregation, written in the same transaction as the data that needs it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "processed_at", "id"),)
+    # Job ids and public snapshot ids derive from these ids: SQLite must never reuse one.
+    __table_args__ = (
+        Index("ix_outbox_pending", "processed_at", "id"),
+        {"sqlite_autoincrement": True},
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The Celery task id: random, so a recreated database never meets an old task's result.
+    job_id: Mapped[str] = mapped_column(
+        String(40), unique=True, default=lambda: f"agg-{uuid4().hex}"
+    )
     topic: Mapped[str] = mapped_column(String(40), default="aggregate")
     reason: Mapped[str] = mapped_column(String(100))
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -30,7 +39,10 @@ class Snapshot(Base):
     """One aggregation run; immutable once published."""
 
     __tablename__ = "snapshot"
-    __table_args__ = (Index("ix_snapshot_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_snapshot_status_id", "status", "id"),
+        {"sqlite_autoincrement": True},
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int | None] = mapped_column(unique=True)
     status: Mapped[str] = mapped_column(String(10), default="running")

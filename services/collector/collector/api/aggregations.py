@@ -13,7 +13,7 @@ from collector.api.common import BEARER, document_errors
 from collector.auth import current_user, require
 from collector.context import db, settings
 from outcomes.models import AuditLog, Outbox
-from outcomes.queue import enqueue, job_id, outbox_id_of, producer, request_aggregation
+from outcomes.queue import enqueue, producer, request_aggregation
 
 blp = Blueprint("aggregations", __name__, description="Re-aggregation runs")
 
@@ -51,7 +51,7 @@ class Aggregations(MethodView):
         )
         session.commit()
         enqueue(settings(), row)
-        return {"job_id": job_id(row.id), "state": "queued", "percent": 0, "snapshot_id": None}
+        return {"job_id": row.job_id, "state": "queued", "percent": 0, "snapshot_id": None}
 
 
 @blp.route("/<string:job>")
@@ -64,8 +64,7 @@ class AggregationJob(MethodView):
     @document_errors(blp, 401, 403, 404)
     def get(self, job: str) -> dict[str, Any]:
         """Return the state, progress and (once published) the snapshot of a job."""
-        outbox_id = outbox_id_of(job)
-        row = db().scalars(select(Outbox).where(Outbox.id == outbox_id)).first()
+        row = db().scalars(select(Outbox).where(Outbox.job_id == job)).first()
         if row is None:
             abort(404, message=f"No aggregation job {job!r}.")
         if row.snapshot_id is not None:

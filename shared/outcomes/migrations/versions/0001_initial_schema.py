@@ -363,6 +363,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_snapshot")),
         sa.UniqueConstraint("version", name=op.f("uq_snapshot_version")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("snapshot", schema=None) as batch_op:
         batch_op.create_index("ix_snapshot_status_id", ["status", "id"], unique=False)
@@ -413,11 +414,11 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("job_id", sa.String(length=40), nullable=False),
         sa.Column("topic", sa.String(length=40), nullable=False),
         sa.Column("reason", sa.String(length=100), nullable=False),
         sa.Column("requested_by", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("snapshot_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -427,6 +428,8 @@ def upgrade() -> None:
             ["snapshot_id"], ["snapshot.id"], name=op.f("fk_outbox_snapshot_id_snapshot")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("job_id", name=op.f("uq_outbox_job_id")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_pending", ["processed_at", "id"], unique=False)

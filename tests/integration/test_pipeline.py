@@ -1,0 +1,101 @@
+"""The whole path on real parts: collector -> outbox -> broker -> Celery worker -> dashboard."""
+
+import time
+
+from sqlalchemy import select
+
+from outcomes.models import Outbox
+from outcomes.queue import SWEEP_TASK, producer, request_aggregation
+from tests.factories import make_account, make_member, make_survey
+
+ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
+
+
+def wait_for(probe, timeout: float = 30.0):
+    """Return the first truthy value of probe(), polling until the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"nothing after {timeout} s")
+
+
+def latest(dashboard):
+    answer = dashboard.get("/api/v1/snapshots/latest")
+    return answer.json if answer.status_code == 200 else None
+
+
+def coverage(snapshot, year: str = "2025") -> dict[str, float]:
+    cells = snapshot["indicators"]["survey_response_rate"]["cells"]
+    return {
+        c["category"]: c["value"]
+        for c in cells
+        if (c["period"], c["breakdown"]) == (year, "coverage")
+    }
+
+
+def test_a_submitted_survey_appears_in_a_published_snapshot_on_the_dashboard(
+    worker_app, collector, dashboard, db
+):
+    make_survey(db)
+    for _ in range(3):
+        make_member(db)
+    token = make_account(db)
+    db.commit()
+    assert dashboard.get("/api/v1/snapshots/latest").status_code == 404
+
+    put = collector.put(
+        "/api/v1/surveys/2025", json=ANSWERS, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert put.status_code == 200
+
+    snapshot = wait_for(lambda: latest(dashboard))
+    assert coverage(snapshot) == {"responding": 1, "members": 4}
+    assert snapshot["indicators"]["survey_response_rate"]["value"] == 25.0
+    assert "ps_certificates" in snapshot["indicators"]
+    listed = dashboard.get("/api/v1/snapshots").json["snapshots"]
+    assert [s["id"] for s in listed] == [snapshot["snapshot"]["id"]]
+
+
+def test_staff_trigger_answers_at_once_and_progress_reaches_the_new_snapshot(
+    worker_app, collector, db
+):
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+
+    queued = collector.post("/api/v1/aggregations", headers=staff)
+    assert queued.status_code == 202
+    job = queued.json["job_id"]
+
+    def published():
+        state = collector.get(f"/api/v1/aggregations/{job}", headers=staff).json
+        assert state["state"] in {"queued", "running", "published"}, state
+        return state if state["state"] == "published" else None
+
+    done = wait_for(published)
+    assert done["percent"] == 100
+    assert db.scalar(select(Outbox.snapshot_id)) == done["snapshot_id"]
+
+
+def test_a_member_may_neither_trigger_nor_watch_aggregations(collector, db):
+    member = {"Authorization": f"Bearer {make_account(db)}"}
+    db.commit()
+    assert collector.post("/api/v1/aggregations", headers=member).status_code == 403
+    assert collector.get("/api/v1/aggregations/agg-1", headers=member).status_code == 403
+    assert collector.post("/api/v1/aggregations").status_code == 401
+
+
+def test_the_sweep_sends_a_request_whose_enqueue_was_lost(worker_app, settings, db):
+    row = request_aggregation(db, reason="enqueue lost", requested_by=None)
+    db.commit()
+    time.sleep(settings.outbox_sweep_seconds)
+
+    producer(settings).send_task(SWEEP_TASK)
+
+    def processed():
+        db.rollback()  # end the read transaction, so the worker's commit is visible
+        return db.scalar(select(Outbox.snapshot_id).where(Outbox.id == row.id))
+
+    assert wait_for(processed)

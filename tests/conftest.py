@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,7 @@ POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 BACKENDS = ("sqlite", "postgres")
 
 
@@ -188,3 +192,61 @@ def dashboard(settings: Settings):
     from dashboard import create_server
 
     return create_server(settings).test_client()
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """Return the environment under which a service process sees these settings."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "BROKER_URL": settings.broker_url,
+        "SECRET_KEY": settings.secret_key,
+        "CELERY_QUEUE": settings.queue_name,
+        "COLLECTOR_PORT": str(settings.collector_port),
+        "DASHBOARD_PORT": str(settings.dashboard_port),
+        "OUTCOMES_DATA_DIR": str(settings.data_dir),
+    }
+
+
+@contextmanager
+def serving(service: str, settings: Settings) -> Iterator[str]:
+    """Run a service the way compose does (`outcomes serve ...`) and yield its base URL."""
+    from outcomes.runner import wait_until_healthy
+
+    port = settings.collector_port if service == "collector" else settings.dashboard_port
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "outcomes"), "serve", service, "--workers", "1"],
+        env=service_env(settings),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(f"{base}/healthz", timeout=30, process=process)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """Yield a real headless Chromium (Debian's package) driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        unavailable(f"Chromium at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            # Without these, Chromium keeps dialing hosts this closed network refuses.
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()

@@ -174,20 +174,25 @@ def _stopper(children: list[subprocess.Popen[bytes]]):  # type: ignore[no-untype
 
     def stop() -> None:
         for child in reversed(children):
-            _signal_group(child, signal.SIGTERM)
+            _signal_group(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         for child in reversed(children):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                _signal_group(child, signal.SIGKILL)
-                child.wait()
+            # gunicorn and celery fork workers: wait for the whole group, not just its leader.
+            while _signal_group(child.pid, 0) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            _signal_group(child.pid, signal.SIGKILL)
+            child.wait()
         children.clear()
 
     return stop
 
 
-def _signal_group(child: subprocess.Popen[bytes], sig: int) -> None:
-    """Send a signal to a child's whole process group (gunicorn and celery fork workers)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, sig)
+def _signal_group(group: int, sig: int) -> bool:
+    """Send a signal to a process group; tell whether any process of it was still there."""
+    try:
+        os.killpg(group, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

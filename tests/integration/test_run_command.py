@@ -1,0 +1,108 @@
+"""`outcomes run` (what `make run` starts) on a fresh folder: demo snapshot, a survey, Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from outcomes.runner import free_port
+
+OUTCOMES = str(Path(sys.executable).parent / "outcomes")
+
+
+def get_json(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return json.load(answer)
+    except OSError:
+        return None
+
+
+def put_json(url: str, body: dict, token: str) -> int:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status
+
+
+def live_process_groups() -> set[int]:
+    """Return the process groups with a process that is not a zombie."""
+    listing = subprocess.run(
+        ["ps", "-eo", "pgid=,stat="], capture_output=True, text=True, check=True
+    )
+    rows = [line.split() for line in listing.stdout.splitlines() if line.strip()]
+    return {int(group) for group, state in rows if not state.startswith("Z")}
+
+
+def children_of(pid: int) -> set[int]:
+    listing = subprocess.run(
+        ["ps", "-eo", "pid=,ppid="], capture_output=True, text=True, check=True
+    )
+    pairs = [tuple(map(int, line.split())) for line in listing.stdout.splitlines() if line.strip()]
+    return {child for child, parent in pairs if parent == pid}
+
+
+def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "BROKER_URL", "REDIS_URL", "SECRET_KEY"}
+    }
+    env.update(
+        COLLECTOR_PORT=str(free_port(0)),
+        DASHBOARD_PORT=str(free_port(0)),
+        OUTCOMES_DATA_DIR=str(tmp_path / "var"),
+    )
+    run = subprocess.Popen(
+        [OUTCOMES, "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any("member token" in line for line in lines):
+            line = run.stdout.readline()
+            assert line, "outcomes run exited before printing its URLs"
+            lines.append(line)
+        output = "".join(lines)
+        assert "staff login:   staff@example.org / " in output
+        token = next(line.split()[-1] for line in lines if "member token" in line)
+        dashboard = f"http://127.0.0.1:{env['DASHBOARD_PORT']}"
+        collector = f"http://127.0.0.1:{env['COLLECTOR_PORT']}"
+        assert dashboard in output and collector in output
+
+        first = None
+        deadline = time.monotonic() + 60
+        while first is None and time.monotonic() < deadline:
+            first = get_json(dashboard + "/api/v1/snapshots/latest")
+            time.sleep(0.5)
+        assert first and first["snapshot"]["demo"] is True
+        assert first["indicators"]["ps_certificates"]["value"] > 100
+
+        answers = {"employees": 120, "women_share": 30, "human_rights_policy": True}
+        assert put_json(collector + "/api/v1/surveys/2025", {"answers": answers}, token) == 200
+        newer = first
+        deadline = time.monotonic() + 30
+        while newer["snapshot"]["id"] == first["snapshot"]["id"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+            newer = get_json(dashboard + "/api/v1/snapshots/latest") or first
+        assert newer["snapshot"]["id"] > first["snapshot"]["id"]
+
+        groups = children_of(run.pid)
+        assert len(groups) == 4  # redis, worker, collector, dashboard
+    finally:
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=60) == 0
+    assert not groups & live_process_groups(), "a service outlived Ctrl-C"

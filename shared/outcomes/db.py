@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 WRITE = {"sqlite_begin": "BEGIN IMMEDIATE"}
 
 
-def _tune_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _tune_sqlite(dbapi_connection, _record) -> None:
     """Turn on WAL and foreign keys, and wait rather than fail while another writer commits."""
     # We emit BEGIN ourselves (see _begin_sqlite); the driver's own transaction handling is off.
     dbapi_connection.isolation_level = None

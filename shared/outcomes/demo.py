@@ -137,7 +137,7 @@ def load_demo(session: Session, *, today: date | None = None) -> dict[str, int]:
 
 
 def _members(rng: random.Random, today: date) -> list[dict[str, Any]]:
-    members = []
+    members: list[dict[str, Any]] = []
     for membership_class, size in CLASS_SIZES.items():
         for _ in range(size):
             number = len(members) + 1
@@ -164,7 +164,7 @@ def _members(rng: random.Random, today: date) -> list[dict[str, Any]]:
 
 
 def _facilities(rng: random.Random, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    facilities = []
+    facilities: list[dict[str, Any]] = []
     for member in members:
         if member["membership_class"] not in m.CERTIFIABLE_CLASSES:
             continue
@@ -251,7 +251,7 @@ def _trainings(rng: random.Random, today: date) -> list[dict[str, Any]]:
         (rng.choice(("member", "member", "stakeholder")), f"P{n:05d}") for n in range(2600)
     ]
     courses = ("PS fundamentals", "CoC fundamentals", "Auditor training", "Material stewardship")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for role, key in people:
         for _ in range(rng.choice((1, 1, 1, 2, 3))):
             rows.append(
@@ -280,7 +280,7 @@ def _meetings(rng: random.Random, today: date) -> list[dict[str, Any]]:
 def _applications(
     rng: random.Random, members: list[dict[str, Any]], today: date
 ) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for member in members:
         rows.append(_application(len(rows) + 1, member, "approved", member["id"]))
     for _ in range(30):
@@ -358,7 +358,7 @@ def _surveys(session: Session, rng: random.Random, members: list[dict[str, Any]]
             and (mem["left_on"] is None or mem["left_on"].year >= year)
         ]
         for member in rng.sample(eligible, int(len(eligible) * rng.uniform(0.35, 0.5))):
-            answers = {
+            answers: dict[str, Any] = {
                 "employees": rng.randint(10, 20000),
                 "women_share": round(rng.uniform(5, 45), 1),
                 "renewable_share": round(rng.uniform(0, 100), 1),

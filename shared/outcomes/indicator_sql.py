@@ -47,7 +47,7 @@ def as_text(column: ColumnElement) -> ColumnElement[str]:
     return cast(column, String)
 
 
-def cell(period, breakdown, category, value, contributors) -> list[ColumnElement]:  # type: ignore[no-untyped-def]
+def cell(period, breakdown, category, value, contributors) -> list[ColumnElement]:
     """Label five expressions as the columns of an indicator cell."""
     parts = [
         period if isinstance(period, ColumnElement) else literal(period),

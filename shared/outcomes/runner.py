@@ -169,7 +169,7 @@ def run() -> int:
         stop()
 
 
-def _stopper(children: list[subprocess.Popen[bytes]]):  # type: ignore[no-untyped-def]
+def _stopper(children: list[subprocess.Popen[bytes]]):
     """Return a function that stops every child's process group, politely then firmly."""
 
     def stop() -> None:

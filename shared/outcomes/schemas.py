@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
 
@@ -57,7 +58,7 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
         checks.append(validate.OneOf([c["name"] for c in question.choices]))
     if question.type == "text":
         checks.append(validate.Length(max=4000))
-    extra: dict[str, object] = {"strict": True} if question.type == "integer" else {}
+    extra: dict[str, Any] = {"strict": True} if question.type == "integer" else {}
     required = question.required and not partial
     return FIELD_TYPES[question.type](
         required=required, allow_none=not required, validate=checks, **extra

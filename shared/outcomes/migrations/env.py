@@ -22,7 +22,7 @@ def run_migrations_online() -> None:
         _run(conn)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection) -> None:
     # batch mode lets later migrations alter tables on SQLite, which has no ALTER COLUMN.
     context.configure(
         connection=connection,

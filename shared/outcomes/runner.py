@@ -95,13 +95,13 @@ def wait_until_healthy(url: str, *, timeout: float, process: subprocess.Popen[by
 
 
 def prepare(settings: Settings) -> list[str]:
-    """Migrate, load the demo data set into an empty database, and return the logins to print."""
+    """Migrate, load demo data into an empty database, ask for a first snapshot; return logins."""
     from outcomes.accounts import create_token, create_user
     from outcomes.db import session_scope
     from outcomes.demo import is_empty, load_demo
     from outcomes.migrate import upgrade
     from outcomes.queries import latest_snapshot
-    from outcomes.queue import request_aggregation
+    from outcomes.queue import enqueue, request_aggregation
 
     upgrade(settings.database_url)
     logins = settings.data_dir / "demo-logins.txt"
@@ -124,8 +124,11 @@ def prepare(settings: Settings) -> list[str]:
                 f"member token:  {token}\n"
             )
             logins.chmod(0o600)
+        first = None
         if latest_snapshot(session) is None:
-            request_aggregation(session, reason="first start", requested_by=None)
+            first = request_aggregation(session, reason="first start", requested_by=None)
+    if first is not None:
+        enqueue(settings, first)  # waits in the broker until the worker is up
     return logins.read_text().splitlines() if logins.exists() else []
 
 
@@ -136,7 +139,9 @@ def run() -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
     stop = _stopper(children)
-    signal.signal(signal.SIGTERM, lambda *_: stop())
+    # Ctrl-C must stop everything even if a parent started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds into the finally below
     try:
         if not (env.get("BROKER_URL") or env.get("REDIS_URL")):
             redis, env["BROKER_URL"] = start_embedded_redis(data_dir)

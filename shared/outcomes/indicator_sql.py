@@ -237,7 +237,8 @@ def people_cells(ctx: BuildContext) -> list[Select]:
         .distinct()
         .subquery()
     )
-    people, owners = func.sum(now.c.people), func.count(distinct(now.c.member_id))
+    people = func.coalesce(func.sum(now.c.people), 0)
+    owners = func.count(distinct(now.c.member_id))
     return [
         select(*cell("all", "total", "", people, owners)),
         select(*cell("all", "country", now.c.country, people, owners)).group_by(now.c.country),

@@ -222,9 +222,11 @@ def _suppress(conn: Connection, snapshot_id: int, threshold: int, controlled: li
         v.indicator.in_(controlled),
         v.breakdown.not_in(UNCONTROLLED_BREAKDOWNS),
     )
-    # Primary: too few contributors. Never published as 0: the value is withheld.
+    # Primary: too few contributors (a cell of none reveals no one). Withheld, never shown as 0.
     conn.execute(
-        update(v).where(cells, v.contributors < threshold).values(value=None, suppressed=True)
+        update(v)
+        .where(cells, v.contributors > 0, v.contributors < threshold)
+        .values(value=None, suppressed=True)
     )
     # Secondary: a breakdown with exactly one suppressed cell would give it away as the total
     # minus its siblings, so the next-smallest sibling is withheld too.

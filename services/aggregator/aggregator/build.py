@@ -147,6 +147,22 @@ def build_snapshot(
     return BuildResult(snapshot_id=snapshot_id, built=True, outbox_rows=len(pending), cells=cells)
 
 
+def wait_for_quiet_outbox(engine: Engine, *, quiet: float, longest: float) -> None:
+    """Wait until no request joined the outbox for `quiet` seconds (at most `longest`)."""
+    deadline = time.monotonic() + longest
+    newest = select(func.max(m.Outbox.id))
+    with engine.connect() as conn:
+        seen = conn.scalar(newest)
+        conn.rollback()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            latest = conn.scalar(newest)
+            conn.rollback()  # a fresh read each time, so newly committed requests show
+            if latest == seen:
+                return
+            seen = latest
+
+
 def _advance_guard(conn: Connection) -> int:
     """Take the next fencing token; on SQLite this write also takes the database write lock."""
     conn.execute(

@@ -14,6 +14,11 @@ from outcomes.models import SurveyDefinition, SurveyQuestion
 
 CATALOGUE_VERSION = "2026.11.2"
 SURVEY_PREFIX = "survey_"
+# What an outbox row says changed; a run whose requests all name topics recomputes only the
+# indicators that read them. Any other topic (the default "aggregate") means everything.
+TOPICS = frozenset(
+    ("certification", "membership", "firms", "training", "governance", "applications", "survey")
+)
 
 QUESTIONS = {
     1: "Are we doing what we said we would do?",
@@ -43,6 +48,8 @@ class Indicator:
     cells: Callable[[BuildContext], list[Select]]
     # Cells backed by fewer contributors than the threshold are withheld (member-reported data).
     disclosure_control: bool = False
+    # The topics (kinds of collected data) the indicator reads.
+    sources: frozenset[str] = TOPICS
     # Survey-derived indicators name the question they aggregate and how.
     survey_question: str | None = None
     aggregation: str | None = None
@@ -59,6 +66,7 @@ class Indicator:
             "disclosure_control": self.disclosure_control,
             "survey_question": self.survey_question,
             "aggregation": self.aggregation,
+            "sources": sorted(self.sources),
         }
 
 
@@ -75,6 +83,7 @@ def _certificates(standard: str, name: str) -> Indicator:
             "by the holder's membership class; yearly: issued up to each year's end."
         ),
         cells=sql.certificate_cells(standard),
+        sources=frozenset(("certification", "membership")),
     )
 
 
@@ -90,6 +99,7 @@ def _meetings(body: str, name: str) -> Indicator:
             "yearly: meetings held in each year."
         ),
         cells=sql.meeting_cells(body),
+        sources=frozenset(("governance",)),
     )
 
 
@@ -108,6 +118,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "there; yearly: the same on each year's last day."
         ),
         cells=sql.certified_country_cells,
+        sources=frozenset(("certification",)),
     ),
     Indicator(
         code="ps_external_leverage_pct",
@@ -121,6 +132,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "also among currently valid ones and per external scheme; yearly: cumulative."
         ),
         cells=sql.external_leverage_cells,
+        sources=frozenset(("certification",)),
     ),
     Indicator(
         code="auditing_firms",
@@ -133,6 +145,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "operating there; yearly: firms accredited on each year's last day."
         ),
         cells=sql.auditing_firm_cells,
+        sources=frozenset(("firms",)),
     ),
     Indicator(
         code="auditing_firm_countries",
@@ -145,6 +158,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "yearly: the same on each year's last day."
         ),
         cells=sql.auditing_firm_country_cells,
+        sources=frozenset(("firms",)),
     ),
     Indicator(
         code="auditors_trained",
@@ -157,6 +171,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "1 January 2017 and the snapshot date; per course; yearly: cumulative to each year end."
         ),
         cells=sql.training_cells(("auditor",)),
+        sources=frozenset(("training",)),
     ),
     Indicator(
         code="members_stakeholders_trained",
@@ -169,6 +184,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "1 January 2017 and the snapshot date; per role and course; yearly: cumulative."
         ),
         cells=sql.training_cells(("member", "stakeholder")),
+        sources=frozenset(("training",)),
     ),
     Indicator(
         code="people_in_ps_facilities",
@@ -182,6 +198,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "on each year's last day. Cells backed by too few members are suppressed."
         ),
         cells=sql.people_cells,
+        sources=frozenset(("certification", "membership")),
         disclosure_control=True,
     ),
     _meetings("board", "Board"),
@@ -197,6 +214,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "yearly: members active at each year's end."
         ),
         cells=sql.member_cells,
+        sources=frozenset(("membership",)),
     ),
     Indicator(
         code="applications_received",
@@ -209,6 +227,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "membership class and country; yearly: received in each year."
         ),
         cells=sql.application_cells,
+        sources=frozenset(("applications",)),
     ),
     Indicator(
         code="survey_response_rate",
@@ -221,6 +240,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "divided by members active during that year; the headline is the latest year."
         ),
         cells=sql.survey_response_cells,
+        sources=frozenset(("survey", "membership")),
     ),
 )
 
@@ -266,6 +286,7 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
                 "active that year. Cells backed by too few members are suppressed."
             ),
             cells=sql.survey_cells(key, how),
+            sources=frozenset(("survey", "membership")),
             disclosure_control=True,
             survey_question=key,
             aggregation=how,

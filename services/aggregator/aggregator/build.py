@@ -24,7 +24,13 @@ from sqlalchemy import (
 
 from aggregator.quality import data_quality
 from outcomes import models as m
-from outcomes.catalogue import CATALOGUE_VERSION, BuildContext, Indicator, snapshot_catalogue
+from outcomes.catalogue import (
+    CATALOGUE_VERSION,
+    TOPICS,
+    BuildContext,
+    Indicator,
+    snapshot_catalogue,
+)
 from outcomes.db import WRITE
 from outcomes.indicator_sql import CELL_COLUMNS
 
@@ -106,14 +112,27 @@ def build_snapshot(
         started = time.perf_counter()
         ctx = BuildContext(as_of=as_of or date.today())
         catalogue = snapshot_catalogue(conn)
+        base = None if force else _reusable_snapshot(conn, ctx, threshold)
         snapshot_id = _insert_snapshot(
             conn, version, trigger, requested_by, ctx, pending, catalogue
         )
+        topics = set(conn.scalars(select(m.Outbox.topic).where(m.Outbox.id.in_(pending))))
+        if not topics <= TOPICS:
+            base = None  # a request that names no topic: everything may have changed
         timings: dict[str, float] = {}
+        reused: list[str] = []
         for done, indicator in enumerate(catalogue):
             report(int(90 * done / len(catalogue)), f"computing {indicator.code}")
             began = time.perf_counter()
-            _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
+            if (
+                base is not None
+                and indicator.code in base.indicators
+                and not (indicator.sources & topics)
+            ):
+                _copy_cells(conn, base.id, snapshot_id, indicator.code)
+                reused.append(indicator.code)
+            else:
+                _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
             timings[indicator.code] = round(time.perf_counter() - began, 4)
         report(90, "checking data quality")
         began = time.perf_counter()
@@ -134,6 +153,13 @@ def build_snapshot(
                     "flagged_rows": sum(check["count"] for check in quality.values()),
                     "timings": timings,
                     "build_seconds": round(time.perf_counter() - started, 3),
+                    "build": {
+                        "mode": "full" if base is None else "incremental",
+                        "topics": sorted(topics),
+                        "reused_from": None if base is None else base.id,
+                        "reused": reused,
+                        "suppression_threshold": threshold,
+                    },
                 },
             )
         )
@@ -212,6 +238,44 @@ def _insert_snapshot(
             .returning(m.Snapshot.id)
         )
     )
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A published snapshot whose cells of untouched indicators a run may copy."""
+
+    id: int
+    indicators: dict
+
+
+def _reusable_snapshot(conn: Connection, ctx: BuildContext, threshold: int) -> _Base | None:
+    """Return the latest published snapshot if it was built for the same day and rules."""
+    row = conn.execute(
+        select(m.Snapshot.id, m.Snapshot.as_of, m.Snapshot.catalogue_version)
+        .add_columns(m.Snapshot.indicators, m.Snapshot.data_quality)
+        .where(m.Snapshot.status == "published")
+        .order_by(m.Snapshot.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    built = (row.data_quality or {}).get("build", {})
+    same = (
+        row.as_of == ctx.as_of
+        and row.catalogue_version == CATALOGUE_VERSION
+        and built.get("suppression_threshold") == threshold
+    )
+    return _Base(id=row.id, indicators=row.indicators) if same else None
+
+
+def _copy_cells(conn: Connection, source_id: int, snapshot_id: int, code: str) -> None:
+    """Copy an untouched indicator's cells from an earlier snapshot (INSERT ... SELECT)."""
+    v = m.IndicatorValue
+    columns = ("indicator", *CELL_COLUMNS, "suppressed")
+    rows = select(literal(snapshot_id), *(v.__table__.c[name] for name in columns)).where(
+        v.snapshot_id == source_id, v.indicator == code
+    )
+    conn.execute(insert(v).from_select(("snapshot_id", *columns), rows))
 
 
 def _insert_cells(conn: Connection, snapshot_id: int, code: str, queries: list) -> None:  # type: ignore[type-arg]

@@ -268,12 +268,16 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
         .where(d.status.in_(("open", "closed")), q.aggregation.in_(tuple(SURVEY_RULES)))
         .order_by(q.key, d.year.desc(), d.version.desc())
     )
+    fixed = set(by_code())
     indicators: dict[str, Indicator] = {}
     for key, label, unit, how in questions:
         if key in indicators:
             continue
+        code = f"{SURVEY_PREFIX}{key}"
+        if code in fixed:  # a question keyed like a catalogue indicator must not shadow it
+            code = f"{SURVEY_PREFIX}q_{key}"
         indicators[key] = Indicator(
-            code=f"{SURVEY_PREFIX}{key}"[:60],
+            code=code[:60],
             title=label,
             question=3,
             source="annual member survey",

@@ -442,3 +442,14 @@ def test_survey_cells_of_too_few_members_are_suppressed_with_their_only_sibling(
     assert employees[("2024", "total", "")].suppressed  # one member answered in 2024
     assert employees[("all", "total", "")].value == 1000
     assert not employees[("2025", "coverage", "answered")].suppressed
+
+
+def test_a_question_keyed_like_a_catalogue_indicator_does_not_shadow_it(settings, db):
+    survey = make_survey(db)
+    add_question(db, survey, "response_rate", "decimal", "mean", 9)
+    db.commit()
+
+    snapshot = db.get(Snapshot, build(settings))
+
+    assert snapshot.indicators["survey_response_rate"]["survey_question"] is None
+    assert snapshot.indicators["survey_q_response_rate"]["survey_question"] == "response_rate"

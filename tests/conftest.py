@@ -140,9 +140,8 @@ def backend(
     next(urls, None)
 
 
-@pytest.fixture
-def settings(backend: Backend) -> Settings:
-    """Return the backend's settings on an empty database."""
+def empty_database(backend: Backend) -> None:
+    """Delete every row but the publish guard's, whose version starts again at 0."""
     with session_scope(backend.settings.database_url) as session:
         if backend.name == "postgres":
             # Wait for a run the worker may still be finishing, as another publisher would.
@@ -151,6 +150,12 @@ def settings(backend: Backend) -> Settings:
             if table.name != "publish_guard":
                 session.execute(delete(table))
         session.execute(update(PublishGuard).values(version=0))
+
+
+@pytest.fixture
+def settings(backend: Backend) -> Settings:
+    """Return the backend's settings on an empty database."""
+    empty_database(backend)
     return backend.settings
 
 

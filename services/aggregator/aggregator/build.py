@@ -9,10 +9,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, Engine, func, insert, literal, select, union_all, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 
+from aggregator.quality import data_quality
 from outcomes import models as m
-from outcomes.catalogue import CATALOGUE, CATALOGUE_VERSION, BuildContext
+from outcomes.catalogue import (
+    CATALOGUE_VERSION,
+    TOPICS,
+    BuildContext,
+    Indicator,
+    snapshot_catalogue,
+)
 from outcomes.db import WRITE
 from outcomes.indicator_sql import CELL_COLUMNS
 
@@ -32,6 +50,8 @@ INPUT_TABLES = (
 )
 # Any fixed number: the PostgreSQL advisory lock every publisher takes.
 PUBLISH_LOCK_KEY = 7_314_002
+# Breakdowns that describe a figure rather than disclose it: never suppressed.
+UNCONTROLLED_BREAKDOWNS = ("coverage",)
 
 
 @dataclass(frozen=True)
@@ -90,13 +110,36 @@ def build_snapshot(
             )
             return BuildResult(snapshot_id=latest, built=False, outbox_rows=0)
         started = time.perf_counter()
-        snapshot_id = _insert_snapshot(conn, version, trigger, requested_by, as_of, pending)
         ctx = BuildContext(as_of=as_of or date.today())
-        for done, indicator in enumerate(CATALOGUE):
-            report(int(100 * done / len(CATALOGUE)), f"computing {indicator.code}")
-            _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
+        catalogue = snapshot_catalogue(conn)
+        base = None if force else _reusable_snapshot(conn, ctx, threshold)
+        snapshot_id = _insert_snapshot(
+            conn, version, trigger, requested_by, ctx, pending, catalogue
+        )
+        topics = set(conn.scalars(select(m.Outbox.topic).where(m.Outbox.id.in_(pending))))
+        if not topics <= TOPICS:
+            base = None  # a request that names no topic: everything may have changed
+        timings: dict[str, float] = {}
+        reused: list[str] = []
+        for done, indicator in enumerate(catalogue):
+            report(int(90 * done / len(catalogue)), f"computing {indicator.code}")
+            began = time.perf_counter()
+            if (
+                base is not None
+                and indicator.code in base.indicators
+                and not (indicator.sources & topics)
+            ):
+                _copy_cells(conn, base.id, snapshot_id, indicator.code)
+                reused.append(indicator.code)
+            else:
+                _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
+            timings[indicator.code] = round(time.perf_counter() - began, 4)
+        report(90, "checking data quality")
+        began = time.perf_counter()
+        quality = data_quality(conn, ctx.as_of)
+        timings["data_quality"] = round(time.perf_counter() - began, 4)
         report(95, "applying disclosure control")
-        _suppress(conn, snapshot_id, threshold)
+        _suppress(conn, snapshot_id, threshold, [i.code for i in catalogue if i.disclosure_control])
         checksum, cells = _checksum(conn, snapshot_id)
         now = m.utcnow()
         conn.execute(
@@ -105,7 +148,19 @@ def build_snapshot(
             .values(
                 checksum=checksum,
                 finished_at=now,
-                data_quality={"build_seconds": round(time.perf_counter() - started, 3)},
+                data_quality={
+                    "checks": quality,
+                    "flagged_rows": sum(check["count"] for check in quality.values()),
+                    "timings": timings,
+                    "build_seconds": round(time.perf_counter() - started, 3),
+                    "build": {
+                        "mode": "full" if base is None else "incremental",
+                        "topics": sorted(topics),
+                        "reused_from": None if base is None else base.id,
+                        "reused": reused,
+                        "suppression_threshold": threshold,
+                    },
+                },
             )
         )
         if pending:
@@ -116,6 +171,22 @@ def build_snapshot(
             )
         report(100, "published")
     return BuildResult(snapshot_id=snapshot_id, built=True, outbox_rows=len(pending), cells=cells)
+
+
+def wait_for_quiet_outbox(engine: Engine, *, quiet: float, longest: float) -> None:
+    """Wait until no request joined the outbox for `quiet` seconds (at most `longest`)."""
+    deadline = time.monotonic() + longest
+    newest = select(func.max(m.Outbox.id))
+    with engine.connect() as conn:
+        seen = conn.scalar(newest)
+        conn.rollback()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            latest = conn.scalar(newest)
+            conn.rollback()  # a fresh read each time, so newly committed requests show
+            if latest == seen:
+                return
+            seen = latest
 
 
 def _advance_guard(conn: Connection) -> int:
@@ -133,8 +204,9 @@ def _insert_snapshot(
     version: int,
     trigger: str,
     requested_by: int | None,
-    as_of: date | None,
+    ctx: BuildContext,
     pending: list[int],
+    catalogue: tuple[Indicator, ...],
 ) -> int:
     """Record the run and the inputs it sees; the row becomes visible only when published."""
     counts = union_all(
@@ -155,9 +227,10 @@ def _insert_snapshot(
                 status="published",
                 trigger=trigger[:100],
                 requested_by=requested_by,
-                as_of=as_of or date.today(),
+                as_of=ctx.as_of,
                 started_at=m.utcnow(),
                 inputs=inputs,
+                indicators={i.code: i.metadata() for i in catalogue},
                 high_water_mark=max(pending, default=0),
                 catalogue_version=CATALOGUE_VERSION,
                 is_demo=demo,
@@ -165,6 +238,44 @@ def _insert_snapshot(
             .returning(m.Snapshot.id)
         )
     )
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A published snapshot whose cells of untouched indicators a run may copy."""
+
+    id: int
+    indicators: dict
+
+
+def _reusable_snapshot(conn: Connection, ctx: BuildContext, threshold: int) -> _Base | None:
+    """Return the latest published snapshot if it was built for the same day and rules."""
+    row = conn.execute(
+        select(m.Snapshot.id, m.Snapshot.as_of, m.Snapshot.catalogue_version)
+        .add_columns(m.Snapshot.indicators, m.Snapshot.data_quality)
+        .where(m.Snapshot.status == "published")
+        .order_by(m.Snapshot.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    built = (row.data_quality or {}).get("build", {})
+    same = (
+        row.as_of == ctx.as_of
+        and row.catalogue_version == CATALOGUE_VERSION
+        and built.get("suppression_threshold") == threshold
+    )
+    return _Base(id=row.id, indicators=row.indicators) if same else None
+
+
+def _copy_cells(conn: Connection, source_id: int, snapshot_id: int, code: str) -> None:
+    """Copy an untouched indicator's cells from an earlier snapshot (INSERT ... SELECT)."""
+    v = m.IndicatorValue
+    columns = ("indicator", *CELL_COLUMNS, "suppressed")
+    rows = select(literal(snapshot_id), *(v.__table__.c[name] for name in columns)).where(
+        v.snapshot_id == source_id, v.indicator == code
+    )
+    conn.execute(insert(v).from_select(("snapshot_id", *columns), rows))
 
 
 def _insert_cells(conn: Connection, snapshot_id: int, code: str, queries: list) -> None:  # type: ignore[type-arg]
@@ -181,20 +292,41 @@ def _insert_cells(conn: Connection, snapshot_id: int, code: str, queries: list) 
         conn.execute(insert(m.IndicatorValue).from_select(columns, rows))
 
 
-def _suppress(conn: Connection, snapshot_id: int, threshold: int) -> None:
-    """Withhold member-reported cells backed by fewer contributors than the threshold."""
-    controlled = [i.code for i in CATALOGUE if i.disclosure_control]
+def _suppress(conn: Connection, snapshot_id: int, threshold: int, controlled: list[str]) -> None:
+    """Withhold member-reported cells backed by too few contributors, and what would reveal them."""
     if not controlled:
         return
+    v = m.IndicatorValue
+    cells = and_(
+        v.snapshot_id == snapshot_id,
+        v.indicator.in_(controlled),
+        v.breakdown.not_in(UNCONTROLLED_BREAKDOWNS),
+    )
+    # Primary: too few contributors (a cell of none reveals no one). Withheld, never shown as 0.
     conn.execute(
-        update(m.IndicatorValue)
-        .where(
-            m.IndicatorValue.snapshot_id == snapshot_id,
-            m.IndicatorValue.indicator.in_(controlled),
-            m.IndicatorValue.contributors < threshold,
-        )
+        update(v)
+        .where(cells, v.contributors > 0, v.contributors < threshold)
         .values(value=None, suppressed=True)
     )
+    # Secondary: a breakdown with exactly one suppressed cell would give it away as the total
+    # minus its siblings, so the next-smallest sibling is withheld too.
+    group = (v.indicator, v.period, v.breakdown)
+    ranked = (
+        select(
+            v.id,
+            func.row_number()
+            .over(
+                partition_by=group,
+                order_by=(v.suppressed.desc(), v.contributors, v.value, v.category),
+            )
+            .label("rank"),
+            func.sum(case((v.suppressed, 1), else_=0)).over(partition_by=group).label("hidden"),
+        )
+        .where(cells, v.breakdown != "total")
+        .subquery()
+    )
+    giveaway = select(ranked.c.id).where(ranked.c.hidden == 1, ranked.c.rank == 2)
+    conn.execute(update(v).where(v.id.in_(giveaway)).values(value=None, suppressed=True))
 
 
 def _checksum(conn: Connection, snapshot_id: int) -> tuple[str, int]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
+from sqlalchemy.exc import OperationalError
 
-from aggregator.build import build_snapshot, record_failure
+from aggregator.build import build_snapshot, record_failure, wait_for_quiet_outbox
 from outcomes.db import get_engine, session_scope
 from outcomes.models import utcnow
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, pending_outbox
@@ -24,7 +26,16 @@ def register(app: OutcomesCelery) -> None:
     settings = app.settings
 
     # shared=False: a task bound to this app's settings must not join other apps in the process.
-    @app.task(name=AGGREGATE_TASK, bind=True, shared=False)
+    # A database that is briefly unreachable (restart, failover) is retried with backoff.
+    @app.task(
+        name=AGGREGATE_TASK,
+        bind=True,
+        shared=False,
+        autoretry_for=(OperationalError,),
+        retry_backoff=2,
+        retry_backoff_max=60,
+        max_retries=5,
+    )
     def aggregate(
         self: Task, trigger: str = "outbox", requested_by: int | None = None, force: bool = False
     ) -> dict[str, Any]:
@@ -33,8 +44,24 @@ def register(app: OutcomesCelery) -> None:
         def progress(percent: int, step: str) -> None:
             if self.request.id:
                 self.update_state(state="PROGRESS", meta={"percent": percent, "step": step})
+            if settings.aggregation_step_delay:
+                time.sleep(settings.aggregation_step_delay)
 
         engine = get_engine(settings.database_url)
+        if (self.request.delivery_info or {}).get("redelivered"):
+            # acks_late handed this run back: the delivery before it stopped without publishing.
+            _record_failure(
+                engine,
+                trigger,
+                requested_by,
+                f"job {self.request.id} stopped before publishing (worker lost); redone",
+            )
+        if not force:
+            wait_for_quiet_outbox(
+                engine,
+                quiet=settings.aggregation_debounce_seconds,
+                longest=10 * settings.aggregation_debounce_seconds,
+            )
         try:
             result = build_snapshot(
                 engine,
@@ -44,8 +71,12 @@ def register(app: OutcomesCelery) -> None:
                 threshold=settings.suppression_threshold,
                 progress=progress,
             )
+        except OperationalError as error:
+            if self.request.retries >= self.max_retries:
+                _record_failure(engine, trigger, requested_by, repr(error))
+            raise
         except Exception as error:
-            record_failure(engine, trigger=trigger, requested_by=requested_by, error=repr(error))
+            _record_failure(engine, trigger, requested_by, repr(error))
             raise
         return {
             "snapshot_id": result.snapshot_id,
@@ -64,3 +95,11 @@ def register(app: OutcomesCelery) -> None:
             log.info("outbox sweep: %d rows waiting, enqueueing a run", len(waiting))
             aggregate.apply_async(kwargs={"trigger": "outbox sweep"}, task_id=waiting[0])
         return len(waiting)
+
+
+def _record_failure(engine: Any, trigger: str, requested_by: int | None, error: str) -> None:
+    """Record a failed run; if even that fails (database down), the log must do."""
+    try:
+        record_failure(engine, trigger=trigger, requested_by=requested_by, error=error)
+    except Exception:  # the original error matters more than this one
+        log.exception("could not record the failed aggregation run: %s", error)

@@ -57,6 +57,8 @@ class Snapshot(Base):
     checksum: Mapped[str | None] = mapped_column(String(64))
     is_demo: Mapped[bool] = mapped_column(default=False)
     data_quality: Mapped[dict] = mapped_column(default=dict)
+    # Per indicator code: title, unit, counting rule, source... as published with these values.
+    indicators: Mapped[dict] = mapped_column(default=dict, server_default="{}")
     error: Mapped[str | None] = mapped_column(String(2000))
     withdrawn_reason: Mapped[str | None] = mapped_column(String(2000))
 

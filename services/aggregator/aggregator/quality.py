@@ -1,0 +1,91 @@
+"""Data-quality checks: inconsistent rows are counted and left out of figures, never fatal."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, exists, func, not_, or_, select
+
+from outcomes.indicator_sql import present_on, valid_on
+from outcomes.models import (
+    Certificate,
+    Facility,
+    Meeting,
+    SurveyAnswer,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyRevision,
+    Training,
+    certificate_facility,
+)
+
+
+def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
+    """Return each check's description and the query counting the rows it flags."""
+    c, cf, f = Certificate.__table__.c, certificate_facility.c, Facility.__table__.c
+    r, v, a = SurveyResponse.__table__.c, SurveyRevision.__table__.c, SurveyAnswer.__table__.c
+    q = SurveyQuestion.__table__.c
+    current_accepted = SurveyAnswer.__table__.join(
+        SurveyRevision.__table__, v.id == a.revision_id
+    ).join(
+        SurveyResponse.__table__,
+        and_(r.id == v.response_id, r.current_revision == v.number, r.status == "accepted"),
+    )
+    in_definition = exists().where(q.definition_id == r.definition_id, q.key == a.question_key)
+    out_of_bounds = exists().where(
+        q.definition_id == r.definition_id,
+        q.key == a.question_key,
+        a.value_number.is_not(None),
+        or_(a.value_number < q.minimum, a.value_number > q.maximum),
+    )
+    count = func.count()
+    return {
+        "certificates_covering_removed_facilities": (
+            "valid certificates that cover a facility removed by the snapshot date "
+            "(the facility is left out of countries and people)",
+            select(func.count(func.distinct(c.id)))
+            .select_from(Certificate.__table__.join(certificate_facility).join(Facility.__table__))
+            .where(valid_on(as_of), not_(present_on(as_of))),
+        ),
+        "certificates_without_facilities": (
+            "certificates that cover no facility (they count as certificates only)",
+            select(count)
+            .select_from(Certificate.__table__)
+            .where(~exists().where(cf.certificate_id == c.id)),
+        ),
+        "certificates_expiring_before_issue": (
+            "certificates whose expiry date precedes their issue date (never valid)",
+            select(count).select_from(Certificate.__table__).where(c.expires_on < c.issued_on),
+        ),
+        "facilities_with_negative_people": (
+            "facilities with a negative number of people",
+            select(count).select_from(Facility.__table__).where(f.people < 0),
+        ),
+        "survey_answers_outside_definition": (
+            "accepted answers to a question their survey definition does not ask (left out)",
+            select(count).select_from(current_accepted).where(~in_definition),
+        ),
+        "survey_answers_out_of_bounds": (
+            "accepted answers outside their question's minimum or maximum (left out)",
+            select(count).select_from(current_accepted).where(out_of_bounds),
+        ),
+        "trainings_in_the_future": (
+            "trainings completed after the snapshot date (left out)",
+            select(count)
+            .select_from(Training.__table__)
+            .where(Training.__table__.c.completed_on > as_of),
+        ),
+        "meetings_in_the_future": (
+            "meetings held after the snapshot date (left out)",
+            select(count).select_from(Meeting.__table__).where(Meeting.__table__.c.held_on > as_of),
+        ),
+    }
+
+
+def data_quality(conn: Connection, as_of: date) -> dict[str, dict[str, Any]]:
+    """Count the inconsistent rows each check flags, with what that means for the figures."""
+    return {
+        name: {"count": int(conn.scalar(query) or 0), "description": description}
+        for name, (description, query) in _checks(as_of).items()
+    }

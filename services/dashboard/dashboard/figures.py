@@ -17,9 +17,8 @@ def format_value(value: float | None, unit: str, *, suppressed: bool = False) ->
         return "suppressed"
     if value is None:
         return "no data"
-    if unit == "%":
-        return f"{value:.0f}%"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{text}%" if unit == "%" else text
 
 
 def coverage_text(cells: list[dict[str, Any]], period: str) -> str | None:

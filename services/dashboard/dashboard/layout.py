@@ -222,7 +222,7 @@ def controls(data: SnapshotView, view: View) -> Any:
                     view.membership_class,
                 ),
                 dbc.Col(
-                    dbc.Button("Clear filters", id=ids.CLEAR, color="secondary", outline=True),
+                    dbc.Button("Clear filters", id=ids.CLEAR, color="dark", outline=True),
                     xs=12,
                     lg="auto",
                     className="d-flex align-items-end mt-2 mt-lg-0",

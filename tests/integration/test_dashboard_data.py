@@ -1,4 +1,4 @@
-"""The dashboard's data on SQLite and PostgreSQL: snapshot diffs, the data API, what is never shown."""
+"""Dashboard data on SQLite and PostgreSQL: snapshot diffs, the data API, what is never shown."""
 
 import csv
 import io

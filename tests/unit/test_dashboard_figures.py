@@ -1,4 +1,4 @@
-"""The dashboard's pure parts: formatting, the URL's view, filters and figures, without a browser."""
+"""The dashboard's pure parts: formatting, the view in the URL, filters, figures; no browser."""
 
 import pytest
 

@@ -10,7 +10,7 @@ from dash import dash_table, dcc, html
 from dashboard import figures, ids
 from dashboard.data import SnapshotView
 from dashboard.export import LICENCE, LICENCE_URL, citation
-from dashboard.filters import STANDARDS, View, filter_cells, to_query
+from dashboard.filters import STANDARDS, View, filter_cells, standard_of, to_query
 from outcomes.catalogue import QUESTIONS
 
 # plotly.js fetches map outlines from its CDN unless told otherwise; ours are in assets/.
@@ -146,6 +146,8 @@ def _select(label: str, id_: str, options: list[tuple[str, str]], value: Any) ->
                 id=id_,
                 options=[{"label": text, "value": key} for key, text in options],
                 value="" if value is None else str(value),
+                # dbc.Select shows its placeholder for the empty value: name it like "All ...".
+                placeholder=options[0][1] if options and options[0][0] == "" else None,
             ),
         ],
         xs=12,
@@ -315,16 +317,16 @@ def explorer(data: SnapshotView, indicators: dict[str, dict[str, Any]], view: Vi
         )
         for name in figures.breakdown_names(item["cells"])
     ]
-    standards = [i for c, i in indicators.items() if c.endswith("_certificates")]
+    standards = {standard_of(c): i for c, i in indicators.items() if c.endswith("_certificates")}
     if len(standards) > 1:
         rows = [
             {
                 **i["cells"][0],
-                "category": i["title"],
+                "category": f"{standard} standard",
                 "value": i["value"],
                 "suppressed": i["suppressed"],
             }
-            for i in standards
+            for standard, i in standards.items()
             if i["cells"]
         ]
         parts.append(

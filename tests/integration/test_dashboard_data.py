@@ -158,3 +158,26 @@ def test_answers_are_compressed_for_clients_that_accept_it(settings, db, dashboa
     answer = dashboard.get("/api/v1/snapshots/latest", headers={"Accept-Encoding": "gzip"})
 
     assert answer.headers["Content-Encoding"] == "gzip"
+
+
+def test_a_country_filter_narrows_the_tiles_that_have_that_country_and_says_so_for_others(
+    settings, db
+):
+    make_snapshot(db, sample_cells(1))
+    db.commit()
+
+    page = str(render(settings.database_url, "/", "?country=BR"))
+
+    assert "Span(children='13', id='tile-value-ps_certificates'" in page
+    assert "Span(children='22,000', id='tile-value-people_in_ps_facilities'" in page
+    assert "this figure has no value for Brazil" in page  # coc_certificates has no countries
+
+
+def test_the_embed_route_also_serves_one_chart(settings, db):
+    make_snapshot(db, sample_cells(1))
+    db.commit()
+
+    embedded = str(render(settings.database_url, "/embed/ps_certificates/chart", ""))
+
+    assert "Graph(id='series-chart'" in embedded
+    assert "tile-value" not in embedded and "H1(" not in embedded

@@ -94,3 +94,16 @@ def test_breakdown_names_leave_out_totals_coverage_and_countries():
         cell(breakdown="country", category="DE"),
     ]
     assert figures.breakdown_names(cells) == ["kind"]
+
+
+def test_a_tile_under_filters_takes_the_cell_of_that_year_and_breakdown_or_none():
+    cells = [
+        cell(value=40.0),
+        cell(period="2024", value=30.0),
+        cell(breakdown="country", category="BR", value=13.0),
+    ]
+    pick = figures.filtered_cell
+    assert pick(cells, year="2024", breakdown=None, category=None)["value"] == 30.0
+    assert pick(cells, year=None, breakdown="country", category="BR")["value"] == 13.0
+    assert pick(cells, year="2024", breakdown="country", category="BR") is None
+    assert pick(cells, year=None, breakdown="country", category="DE") is None

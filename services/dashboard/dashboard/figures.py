@@ -147,9 +147,7 @@ def table_rows(indicators: dict[str, dict[str, Any]], cells: list[dict]) -> list
             "breakdown": c["breakdown"],
             "category": label(c["category"]) if c["breakdown"] != "total" else "",
             "value": None if c["suppressed"] else c["value"],
-            "shown": format_value(
-                c["value"], indicators[c["indicator"]]["unit"], suppressed=c["suppressed"]
-            ),
+            "note": "suppressed" if c["suppressed"] else "",
             "unit": indicators[c["indicator"]]["unit"],
         }
         for c in cells
@@ -188,3 +186,15 @@ def _styled(fig: go.Figure, title: str, unit: str) -> go.Figure:
         yaxis_title=unit if unit and unit != "%" else None,
     )
     return fig
+
+
+def filtered_cell(
+    cells: list[dict[str, Any]], *, year: str | None, breakdown: str | None, category: str | None
+) -> dict[str, Any] | None:
+    """Return the one cell of an indicator that a year and a breakdown filter name, if it has it."""
+    period = year or "all"
+    name, value = (breakdown, category) if breakdown else ("total", "")
+    return next(
+        (c for c in cells if (c["period"], c["breakdown"], c["category"]) == (period, name, value)),
+        None,
+    )

@@ -6,6 +6,7 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
+from dash.dash_table.Format import Format, Group
 
 from dashboard import figures, ids
 from dashboard.data import SnapshotView
@@ -75,7 +76,13 @@ def page(
                 html.H2(f"{n}. {q}" if n else q, className="h4 mt-4"),
                 dbc.Row(
                     [
-                        dbc.Col(tile(code, item, coverage), xs=12, md=6, lg=4, className="mb-3")
+                        dbc.Col(
+                            tile(code, filtered(item, view), coverage),
+                            xs=12,
+                            md=6,
+                            lg=4,
+                            className="mb-3",
+                        )
                         for code, item in indicators.items()
                         if _question(item) == n
                     ]
@@ -105,6 +112,25 @@ def page(
             ),
         ]
     )
+
+
+def filtered(item: dict[str, Any], view: View) -> dict[str, Any]:
+    """Return a tile's item showing the value the year, country or class filter names."""
+    narrowed = {k: v for k, v in view.active_filters().items() if k != "standard"}
+    if not narrowed:
+        return item
+    by = next((k for k in ("country", "membership_class") if k in narrowed), None)
+    category = narrowed.get(by) if by else None
+    cell = figures.filtered_cell(item["cells"], year=view.year, breakdown=by, category=category)
+    words = ", ".join(figures.label(v) if k == "country" else v for k, v in narrowed.items())
+    if cell is None or (view.country and view.membership_class):
+        return {**item, "scope": f"Headline: this figure has no value for {words}."}
+    return {
+        **item,
+        "value": cell["value"],
+        "suppressed": cell["suppressed"],
+        "scope": f"For {words}.",
+    }
 
 
 def _question(item: dict[str, Any]) -> int:
@@ -243,6 +269,8 @@ def tile(code: str, item: dict[str, Any], coverage_cells: list[dict[str, Any]]) 
     value = figures.format_value(item["value"], item["unit"], suppressed=item["suppressed"])
     unit = "" if item["unit"] == "%" else item["unit"]
     notes = []
+    if item.get("scope"):
+        notes.append(html.P(item["scope"], className="small text-body-secondary mb-1 tile-scope"))
     if item["suppressed"]:
         notes.append(
             html.P(
@@ -406,13 +434,16 @@ def maps(data: SnapshotView, view: View) -> Any:
 def table(indicators: dict[str, dict[str, Any]], view: View, data: SnapshotView) -> Any:
     """Return the sortable table of every figure that matches the filters."""
     rows = figures.table_rows(indicators, filter_cells(list(data.cells), view))
+    number = {"type": "numeric", "format": Format(group=Group.yes)}
     columns = [
-        ("Indicator", "indicator"),
-        ("Year", "period"),
-        ("Breakdown", "breakdown"),
-        ("Category", "category"),
-        ("Value", "shown"),
-        ("Unit", "unit"),
+        {"name": "Indicator", "id": "indicator"},
+        {"name": "Year", "id": "period"},
+        {"name": "Breakdown", "id": "breakdown"},
+        {"name": "Category", "id": "category"},
+        # Numeric, so sorting orders by size; a withheld value is blank here and named in Note.
+        {"name": "Value", "id": "value", **number},
+        {"name": "Unit", "id": "unit"},
+        {"name": "Note", "id": "note"},
     ]
     return html.Section(
         [
@@ -426,7 +457,7 @@ def table(indicators: dict[str, dict[str, Any]], view: View, data: SnapshotView)
             if not rows
             else dash_table.DataTable(
                 id=ids.TABLE,
-                columns=[{"name": name, "id": key} for name, key in columns],
+                columns=columns,
                 data=rows,
                 sort_action="native",
                 page_size=25,
@@ -478,8 +509,16 @@ def changes_panel(changes: tuple[int | None, list[Any]], indicators: dict[str, A
             responsive=True,
         )
     title = f"What changed since snapshot {previous}" if previous else "What changed"
+    others = len(cells) - len(rows)
+    note = html.P(
+        f"{others} more figures changed in yearly values and breakdowns: see the table or the "
+        "downloads.",
+        className="small text-body-secondary",
+    )
     return html.Section(
-        [html.H2(title, className="h4 mt-4"), body], id=ids.CHANGES, **{"aria-label": title}
+        [html.H2(title, className="h4 mt-4"), body, note if others > 0 else None],
+        id=ids.CHANGES,
+        **{"aria-label": title},
     )
 
 

@@ -13,6 +13,7 @@ from tests.factories import make_certificate, make_member, make_snapshot
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 WAIT = 20000
+CHART_WAIT = 60000  # plotly.js loads lazily; on a busy 2-core machine that takes a while
 
 
 def get(url: str) -> bytes:
@@ -110,6 +111,7 @@ def test_a_filter_changes_the_chart_and_the_address(browser, settings, db):
         page.wait_for_url("**year=2024**", timeout=WAIT)
         page.locator("#series-chart-text", has_not_text="2025").wait_for(timeout=WAIT)
         after = caption.inner_text()
+        page.locator("#series-chart .bars .point").first.wait_for(timeout=CHART_WAIT)
         bars = page.locator("#series-chart .bars .point").count()
         page.close()
 
@@ -194,7 +196,7 @@ def test_axe_finds_no_serious_or_critical_accessibility_violation(browser, setti
     publish_two(db)
     with serving("dashboard", settings) as base:
         page = open_page(browser, base + "/")
-        page.locator("#map-people").wait_for(timeout=WAIT)
+        page.locator("#map-people .geolayer").wait_for(state="attached", timeout=CHART_WAIT)
         page.wait_for_load_state("networkidle")
         page.add_script_tag(path=str(AXE))
         result = page.evaluate("async () => await axe.run(document)")

@@ -209,3 +209,23 @@ def test_axe_finds_no_serious_or_critical_accessibility_violation(browser, setti
     ]
     assert serious == []
     assert result["passes"]  # axe really ran
+
+
+def test_a_keyboard_user_keeps_the_focus_on_the_filter_after_the_page_updates(
+    browser, settings, db
+):
+    publish_two(db)
+    with serving("dashboard", settings) as base:
+        page = open_page(browser, base + "/")
+        page.locator("#filter-year").wait_for(timeout=WAIT)
+        page.focus("#filter-year")
+        page.keyboard.type("2024")  # a closed native select picks the option typed
+        page.wait_for_url("**year=2024**", timeout=WAIT)
+        page.wait_for_function(
+            "() => document.activeElement && document.activeElement.id === 'filter-year'",
+            timeout=WAIT,
+        )
+        chosen = page.locator("#filter-year").input_value()
+        page.close()
+
+    assert chosen == "2024"

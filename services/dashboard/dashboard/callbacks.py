@@ -51,6 +51,7 @@ def register_callbacks(app: Dash, url: str) -> None:
 
     @app.callback(
         Output(ids.URL, "search"),
+        Output(ids.FOCUS, "data"),
         *(Input(control, "value") for control in CONTROLS),
         Input(ids.CLEAR, "n_clicks"),
         State(ids.URL, "search"),
@@ -65,7 +66,22 @@ def register_callbacks(app: Dash, url: str) -> None:
             )
         query = to_query(view)
         # Re-rendered controls fire this again with the same values: do not loop.
-        return no_update if query == (search or "") else query
+        if query == (search or ""):
+            return no_update, no_update
+        return query, ctx.triggered_id
+
+    # The page is rebuilt from the new address; give the keyboard focus back to the control used.
+    app.clientside_callback(
+        """(children, id) => {
+            const control = id && document.getElementById(id);
+            if (control) { control.focus(); }
+            return window.dash_clientside.no_update;
+        }""",
+        Output(ids.FOCUS, "data", allow_duplicate=True),
+        Input(ids.PAGE, "children"),
+        State(ids.FOCUS, "data"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output(ids.DOWNLOAD, "data"),

@@ -29,6 +29,7 @@ DOWNLOAD_SHOWN_CSV = "download-shown-csv"
 DOWNLOAD_SHOWN_JSON = "download-shown-json"
 DOWNLOAD = "download"
 EMBED = "embed"
+FOCUS = "focus-after-render"
 
 
 def tile(code: str) -> str:

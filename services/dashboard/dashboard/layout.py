@@ -33,6 +33,7 @@ def shell() -> Any:
         [
             dcc.Location(id=ids.URL, refresh=False),
             dcc.Download(id=ids.DOWNLOAD),
+            dcc.Store(id=ids.FOCUS),
             html.Main(dbc.Spinner(color="primary"), id=ids.PAGE),
         ]
     )

@@ -6,6 +6,7 @@ from datetime import date
 
 from dashboard.callbacks import render
 from outcomes.diff import previous_snapshot_id, snapshot_changes
+from outcomes.models import CaseStudy
 from tests.dashboard_cells import sample_cells
 from tests.factories import make_snapshot
 
@@ -181,3 +182,22 @@ def test_the_embed_route_also_serves_one_chart(settings, db):
 
     assert "Graph(id='series-chart'" in embedded
     assert "tile-value" not in embedded and "H1(" not in embedded
+
+
+def test_case_studies_are_listed_with_country_and_only_web_links(settings, db):
+    make_snapshot(db, sample_cells(1))
+    db.add_all(
+        [
+            CaseStudy(
+                title="Water stewardship", country="BR", summary="s", link="https://ex.org/a"
+            ),
+            CaseStudy(title="Sneaky", country="DE", summary="s", link="javascript:alert(1)"),
+        ]
+    )
+    db.commit()
+
+    page = str(render(settings.database_url, "/", ""))
+
+    assert "Water stewardship" in page and "Brazil" in page
+    assert "href='https://ex.org/a'" in page
+    assert "Sneaky" in page and "javascript:" not in page

@@ -531,7 +531,9 @@ def case_study_list(stories: list[dict[str, Any]]) -> Any:
         dbc.ListGroupItem(
             [
                 html.H3(
-                    html.A(s["title"], href=s["link"], rel="noopener") if s["link"] else s["title"],
+                    html.A(s["title"], href=s["link"], rel="noopener")
+                    if _is_web_link(s["link"])
+                    else s["title"],
                     className="h6 mb-1",
                 ),
                 html.P(figures.label(s["country"]), className="small text-body-secondary mb-1"),
@@ -544,6 +546,11 @@ def case_study_list(stories: list[dict[str, Any]]) -> Any:
         [html.H2("Case studies", className="h4 mt-4"), dbc.ListGroup(items, id=ids.CASE_STUDIES)],
         **{"aria-label": "Case studies"},
     )
+
+
+def _is_web_link(link: str | None) -> bool:
+    """Say whether a stored link is a web address (never javascript: or data:)."""
+    return bool(link) and str(link).lower().startswith(("https://", "http://"))
 
 
 def downloads(data: SnapshotView) -> Any:

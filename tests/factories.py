@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from itertools import count
 from typing import Any
 
@@ -12,7 +12,9 @@ from outcomes.accounts import create_token, create_user
 from outcomes.models import (
     Certificate,
     Facility,
+    IndicatorValue,
     Member,
+    Snapshot,
     SurveyDefinition,
     SurveyQuestion,
     certificate_facility,
@@ -105,3 +107,46 @@ def make_certificate(
         certificate_facility.insert().values(certificate_id=certificate.id, facility_id=facility.id)
     )
     return certificate
+
+
+def make_snapshot(
+    session: Session,
+    cells: list[tuple[str, str, str, str, float | None, int]],
+    *,
+    status: str = "published",
+    as_of: date = date(2026, 1, 31),
+    threshold: int = 3,
+    **overrides: Any,
+) -> Snapshot:
+    """Add a snapshot holding cells (indicator, period, breakdown, category, value, contributors).
+
+    A cell with fewer contributors than the threshold is stored as the aggregator stores it:
+    suppressed, its value withheld.
+    """
+    fields = {
+        "status": status,
+        "trigger": "test",
+        "as_of": as_of,
+        "catalogue_version": "test",
+        "checksum": f"test-{next(_numbers)}",
+        "finished_at": datetime(as_of.year, as_of.month, as_of.day, 12, 0),
+    }
+    snapshot = Snapshot(**{**fields, **overrides})
+    session.add(snapshot)
+    session.flush()
+    for indicator, period, breakdown, category, value, contributors in cells:
+        hidden = contributors < threshold
+        session.add(
+            IndicatorValue(
+                snapshot_id=snapshot.id,
+                indicator=indicator,
+                period=period,
+                breakdown=breakdown,
+                category=category,
+                value=None if hidden else value,
+                contributors=contributors,
+                suppressed=hidden,
+            )
+        )
+    session.flush()
+    return snapshot

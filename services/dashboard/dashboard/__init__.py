@@ -11,8 +11,8 @@ from outcomes.config import Settings
 def create_app(settings: Settings | None = None) -> Dash:
     """Build the dashboard's Dash app from settings (read from the environment if omitted)."""
     from dashboard.api import blueprint
-    from dashboard.data import load_snapshot
-    from dashboard.layout import page
+    from dashboard.callbacks import register_callbacks
+    from dashboard.layout import shell
 
     settings = settings or Settings.from_env()
     server = Flask(__name__)
@@ -24,10 +24,15 @@ def create_app(settings: Settings | None = None) -> Dash:
         title="Outcomes dashboard",
         update_title=None,
         compress=True,
+        # Parts of the page exist only after the URL callback has rendered them.
+        suppress_callback_exceptions=True,
+        # Bootstrap and the map outlines are served from assets/; nothing from a CDN.
+        serve_locally=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    # A function layout is rendered per page load, so the page always shows the newest snapshot.
-    app.layout = lambda: page(load_snapshot(settings.database_url))
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">')
+    app.layout = shell()
+    register_callbacks(app, settings.database_url)
     return app
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import text
 
-from dashboard.data import CELL_FIELDS, SnapshotView, list_snapshots, load_snapshot
+from dashboard.data import SnapshotView, list_snapshots, load_snapshot
+from dashboard.export import LICENCE_URL, to_csv, to_json
 from outcomes.db import get_engine
 
 blueprint = Blueprint("data_api", __name__)
@@ -33,21 +32,17 @@ def _snapshot_response(view: SnapshotView | None, missing: str) -> Response:
     if view is None:
         return _error(404, missing)
     fmt = request.args.get("format", "json")
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["snapshot_id", "as_of", *CELL_FIELDS])
-        for cell in view.cells:
-            writer.writerow([view.meta["id"], view.meta["as_of"], *(cell[f] for f in CELL_FIELDS)])
-        filename = f"outcomes-snapshot-{view.meta['id']}.csv"
-        return Response(
-            out.getvalue(),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f"attachment; filename={filename}"},
-        )
-    if fmt != "json":
+    if fmt not in ("json", "csv"):
         return _error(400, "format must be json or csv.")
-    return _json({"snapshot": view.meta, "indicators": view.indicators()})
+    filename = f"outcomes-snapshot-{view.meta['id']}.{fmt}"
+    headers = {
+        "Content-Disposition": f"inline; filename={filename}",
+        "Link": f'<{LICENCE_URL}>; rel="license"',
+    }
+    if fmt == "csv":
+        return Response(to_csv(view.meta, list(view.cells)), mimetype="text/csv", headers=headers)
+    body = to_json(view.meta, view.indicators())
+    return Response(body, mimetype="application/json", headers=headers)
 
 
 @blueprint.get("/api/v1/snapshots")
@@ -62,12 +57,20 @@ def latest() -> Response:
     return _snapshot_response(load_snapshot(_url()), "No snapshot has been published yet.")
 
 
-@blueprint.get("/api/v1/snapshots/<int:snapshot_id>")
-def by_id(snapshot_id: int) -> Response:
+@blueprint.get("/api/v1/snapshots/<snapshot_id>")
+def by_id(snapshot_id: str) -> Response:
     """Return one published snapshot."""
+    if not (snapshot_id.isdigit() and len(snapshot_id) < 12):
+        return _error(400, f"A snapshot id is a number, such as 12, not {snapshot_id[:40]!r}.")
     return _snapshot_response(
-        load_snapshot(_url(), snapshot_id), f"No published snapshot {snapshot_id}."
+        load_snapshot(_url(), int(snapshot_id)), f"No published snapshot {int(snapshot_id)}."
     )
+
+
+@blueprint.route("/api/<path:_rest>")
+def unknown(_rest: str) -> Response:
+    """Answer JSON, not the page, for an address under /api/ that names nothing."""
+    return _error(404, "No such address in the data API: see /api/v1/snapshots.")
 
 
 @blueprint.get("/healthz")

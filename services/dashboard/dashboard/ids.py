@@ -4,6 +4,32 @@ PAGE = "page"
 URL = "url"
 AS_OF = "as-of"
 DEMO_BANNER = "demo-banner"
+QUERY_ERROR = "query-error"
+NEWER_NOTE = "newer-note"
+
+# Controls; each is mirrored in the URL's query string.
+SNAPSHOT = "choose-snapshot"
+INDICATOR = "choose-indicator"
+YEAR = "filter-year"
+COUNTRY = "filter-country"
+STANDARD = "filter-standard"
+MEMBERSHIP_CLASS = "filter-membership-class"
+CLEAR = "clear-filters"
+
+SERIES = "series-chart"
+SERIES_TEXT = "series-text"
+BREAKDOWNS = "breakdowns"
+MAP_CERTIFIED = "map-certified"
+MAP_PEOPLE = "map-people"
+TABLE = "indicator-table"
+NO_MATCH = "no-match"
+CHANGES = "changes"
+CASE_STUDIES = "case-studies"
+DOWNLOAD_SHOWN_CSV = "download-shown-csv"
+DOWNLOAD_SHOWN_JSON = "download-shown-json"
+DOWNLOAD = "download"
+EMBED = "embed"
+FOCUS = "focus-after-render"
 
 
 def tile(code: str) -> str:

@@ -1,59 +1,142 @@
-"""The public outcomes page, organised by the four M&E questions."""
+"""The public outcomes page, organised by the four M&E questions, and its embeddable parts."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dash_table, dcc, html
+from dash.dash_table.Format import Format, Group
 
-from dashboard import ids
+from dashboard import figures, ids
 from dashboard.data import SnapshotView
-from dashboard.figures import coverage_text, format_value, latest_period
+from dashboard.export import LICENCE, LICENCE_URL, citation
+from dashboard.filters import STANDARDS, View, filter_cells, standard_of, to_query
 from outcomes.catalogue import QUESTIONS
 
+# plotly.js fetches map outlines from its CDN unless told otherwise; ours are in assets/.
+GRAPH_CONFIG = {"topojsonURL": "/assets/topojson/", "displaylogo": False, "responsive": True}
+OTHER_QUESTION = "Other figures"
+MEMBERSHIP_CLASSES = (
+    "Production & Transformation",
+    "Industrial Users",
+    "Civil Society",
+    "Downstream Supporters",
+    "Associations",
+    "General Supporters",
+)
 
-def page(view: SnapshotView | None) -> Any:
-    """Return the whole page for a snapshot, or a friendly note before the first one."""
-    if view is None:
-        return dbc.Container(
-            [header(), dbc.Alert("No published snapshot yet: check back soon.", color="info")],
-            id=ids.PAGE,
-        )
-    indicators = view.indicators()
-    coverage = indicators.get("survey_response_rate", {}).get("cells", [])
-    sections = [
-        html.Section(
-            [
-                html.H2(f"{number}. {question}", className="h4 mt-4"),
-                dbc.Row(
-                    [
-                        dbc.Col(tile(code, item, coverage), xs=12, md=6, lg=4, className="mb-3")
-                        for code, item in indicators.items()
-                        if item["question"] == number
-                    ]
-                ),
-            ]
-        )
-        for number, question in QUESTIONS.items()
-        if any(item["question"] == number for item in indicators.values())
-    ]
+
+def shell() -> Any:
+    """Return the frame every address shares; a callback fills it from the URL."""
     return html.Div(
         [
-            demo_banner() if view.meta["demo"] else None,
-            dbc.Container(
-                [
-                    header(),
-                    html.P(
-                        ["Updated: ", html.Time(view.meta["as_of"], id=ids.AS_OF)],
-                        className="text-body-secondary",
-                    ),
-                    *sections,
-                ],
-                id=ids.PAGE,
+            dcc.Location(id=ids.URL, refresh=False),
+            dcc.Download(id=ids.DOWNLOAD),
+            dcc.Store(id=ids.FOCUS),
+            html.Main(dbc.Spinner(color="primary"), id=ids.PAGE),
+        ]
+    )
+
+
+def message(text: str, *, color: str = "info", link: bool = True) -> Any:
+    """Return a page that only says something, with a way back to the latest figures."""
+    return dbc.Container(
+        [
+            header(),
+            dbc.Alert(
+                [text, " ", html.A("Show the latest figures.", href="/") if link else None],
+                color=color,
+                id=ids.QUERY_ERROR,
             ),
         ]
     )
+
+
+def no_snapshot() -> Any:
+    """Return the friendly page shown before the first snapshot is published."""
+    return message("No published snapshot yet: check back soon.", link=False)
+
+
+def page(
+    data: SnapshotView,
+    view: View,
+    *,
+    snapshots: list[dict[str, Any]],
+    changes: tuple[int | None, list[Any]],
+    stories: list[dict[str, Any]],
+) -> Any:
+    """Return the whole page for a published snapshot and the reader's filters."""
+    indicators = data.indicators()
+    coverage = indicators.get("survey_response_rate", {}).get("cells", [])
+    latest_id = snapshots[0]["id"] if snapshots else data.meta["id"]
+    questions = {**QUESTIONS, 0: OTHER_QUESTION}
+    sections = [
+        html.Section(
+            [
+                html.H2(f"{n}. {q}" if n else q, className="h4 mt-4"),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            tile(code, filtered(item, view), coverage),
+                            xs=12,
+                            md=6,
+                            lg=4,
+                            className="mb-3",
+                        )
+                        for code, item in indicators.items()
+                        if _question(item) == n
+                    ]
+                ),
+            ],
+            **{"aria-label": q},
+        )
+        for n, q in questions.items()
+        if any(_question(item) == n for item in indicators.values())
+    ]
+    return html.Div(
+        [
+            demo_banner() if data.meta["demo"] else None,
+            dbc.Container(
+                [
+                    header(),
+                    snapshot_bar(data, view, snapshots, latest_id),
+                    controls(data, view),
+                    *sections,
+                    explorer(data, indicators, view),
+                    maps(data, view),
+                    table(indicators, view, data),
+                    changes_panel(changes, indicators),
+                    case_study_list(stories),
+                    downloads(data),
+                ]
+            ),
+        ]
+    )
+
+
+def filtered(item: dict[str, Any], view: View) -> dict[str, Any]:
+    """Return a tile's item showing the value the year, country or class filter names."""
+    narrowed = {k: v for k, v in view.active_filters().items() if k != "standard"}
+    if not narrowed:
+        return item
+    by = next((k for k in ("country", "membership_class") if k in narrowed), None)
+    category = narrowed.get(by) if by else None
+    cell = figures.filtered_cell(item["cells"], year=view.year, breakdown=by, category=category)
+    words = ", ".join(figures.label(v) if k == "country" else v for k, v in narrowed.items())
+    if cell is None or (view.country and view.membership_class):
+        return {**item, "scope": f"Headline: this figure has no value for {words}."}
+    return {
+        **item,
+        "value": cell["value"],
+        "suppressed": cell["suppressed"],
+        "scope": f"For {words}.",
+    }
+
+
+def _question(item: dict[str, Any]) -> int:
+    """Return the M&E question an indicator answers, 0 for one outside the four."""
+    return item["question"] if item["question"] in QUESTIONS else 0
 
 
 def header() -> Any:
@@ -81,14 +164,127 @@ def demo_banner() -> Any:
     )
 
 
+def _select(label: str, id_: str, options: list[tuple[str, str]], value: Any) -> Any:
+    """Return a labelled native select: keyboard- and screen-reader-friendly."""
+    return dbc.Col(
+        [
+            dbc.Label(label, html_for=id_, className="small fw-semibold mb-0"),
+            dbc.Select(
+                id=id_,
+                options=[{"label": text, "value": key} for key, text in options],
+                value="" if value is None else str(value),
+                # dbc.Select shows its placeholder for the empty value: name it like "All ...".
+                placeholder=options[0][1] if options and options[0][0] == "" else None,
+            ),
+        ],
+        xs=12,
+        sm=6,
+        lg=True,
+    )
+
+
+def snapshot_bar(
+    data: SnapshotView, view: View, snapshots: list[dict[str, Any]], latest_id: int
+) -> Any:
+    """Return the "Updated" date, the snapshot chooser and, on an old one, the newer note."""
+    newer = data.meta["id"] != latest_id
+    options = [(str(s["id"]), f"Snapshot {s['id']} ({s['as_of']})") for s in snapshots]
+    return html.Div(
+        [
+            html.P(
+                ["Updated: ", html.Time(data.meta["as_of"], id=ids.AS_OF)],
+                className="text-body-secondary mb-1",
+            ),
+            dbc.Alert(
+                [
+                    f"You are looking at snapshot {data.meta['id']} of {data.meta['as_of']}. "
+                    "A newer snapshot exists: ",
+                    html.A(
+                        "show the latest figures", href=to_query(view.with_(snapshot=None)) or "/"
+                    ),
+                    ".",
+                ],
+                id=ids.NEWER_NOTE,
+                color="warning",
+                className="py-2",
+            )
+            if newer
+            else None,
+            dbc.Row(
+                _select("Published snapshot", ids.SNAPSHOT, options, data.meta["id"]),
+                className="mb-2",
+            ),
+        ]
+    )
+
+
+def controls(data: SnapshotView, view: View) -> Any:
+    """Return the filters; each choice goes into the address so a view can be shared."""
+    years = sorted({c["period"] for c in data.cells if c["period"].isdigit()}, reverse=True)
+    countries = sorted(
+        {c["category"] for c in data.cells if c["breakdown"] == "country"}, key=figures.label
+    )
+    present = {c["category"] for c in data.cells if c["breakdown"] == "membership_class"}
+    classes = [c for c in MEMBERSHIP_CLASSES if c in present] + sorted(
+        present - set(MEMBERSHIP_CLASSES)
+    )
+    return html.Form(
+        dbc.Row(
+            [
+                _select("Year", ids.YEAR, [("", "All years"), *((y, y) for y in years)], view.year),
+                _select(
+                    "Country",
+                    ids.COUNTRY,
+                    [("", "All countries"), *((c, figures.label(c)) for c in countries)],
+                    view.country,
+                ),
+                _select(
+                    "Standard",
+                    ids.STANDARD,
+                    [("", "All standards"), *((s, s) for s in STANDARDS)],
+                    view.standard,
+                ),
+                _select(
+                    "Membership class",
+                    ids.MEMBERSHIP_CLASS,
+                    [("", "All classes"), *((c, c) for c in classes)],
+                    view.membership_class,
+                ),
+                dbc.Col(
+                    dbc.Button("Clear filters", id=ids.CLEAR, color="dark", outline=True),
+                    xs=12,
+                    lg="auto",
+                    className="d-flex align-items-end mt-2 mt-lg-0",
+                ),
+            ],
+            className="g-2",
+        ),
+        className="border rounded p-2 bg-light",
+        role="search",
+        **{"aria-label": "Filter the figures"},
+    )
+
+
 def tile(code: str, item: dict[str, Any], coverage_cells: list[dict[str, Any]]) -> Any:
     """Return a KPI tile: the number as text, its unit, its counting rule and coverage."""
-    value = format_value(item["value"], item["unit"], suppressed=item["suppressed"])
+    value = figures.format_value(item["value"], item["unit"], suppressed=item["suppressed"])
     unit = "" if item["unit"] == "%" else item["unit"]
     notes = []
+    if item.get("scope"):
+        notes.append(html.P(item["scope"], className="small text-body-secondary mb-1 tile-scope"))
+    if item["suppressed"]:
+        notes.append(
+            html.P(
+                "Withheld: too few members are behind this figure to publish it.",
+                className="small mb-1",
+            )
+        )
     if item["source"] == "annual member survey":
-        period = latest_period(coverage_cells)
-        text = period and coverage_text(coverage_cells, period)
+        # A survey-derived figure carries its own coverage; the response rate speaks for itself.
+        own = [c for c in item["cells"] if c["breakdown"] == "coverage"]
+        cells = own or coverage_cells
+        period = figures.latest_period(cells)
+        text = period and figures.coverage_text(cells, period)
         if text:
             notes.append(html.P(f"{period}: {text}", className="small mb-1"))
     return dbc.Card(
@@ -105,10 +301,321 @@ def tile(code: str, item: dict[str, Any], coverage_cells: list[dict[str, Any]]) 
                 ),
                 *notes,
                 html.Details(
-                    [html.Summary("How this is counted"), html.P(item["rule"], className="small")]
+                    [
+                        html.Summary("How this is counted"),
+                        html.P(item["rule"], className="small mb-1"),
+                        html.P(
+                            f"Source: {item['source']}." if item["source"] else "",
+                            className="small text-body-secondary mb-0",
+                        ),
+                    ]
                 ),
             ]
         ),
         id=ids.tile(code),
         className="h-100",
+    )
+
+
+def chart(fig: Any, id_: str, description: str) -> Any:
+    """Return a chart with its data as text beside it, for readers who cannot see it."""
+    return html.Figure(
+        [
+            dcc.Graph(id=id_, figure=fig, config=GRAPH_CONFIG, className="chart"),
+            html.Figcaption(description, id=f"{id_}-text", className="small text-body-secondary"),
+        ],
+        className="mb-3",
+    )
+
+
+def explorer(data: SnapshotView, indicators: dict[str, dict[str, Any]], view: View) -> Any:
+    """Return one indicator explored: its yearly series and its breakdowns."""
+    code = view.indicator if view.indicator in indicators else next(iter(indicators))
+    item = indicators[code]
+    series = figures.yearly(item["cells"], up_to=view.year)
+    period = view.year if any(c["period"] == view.year for c in item["cells"]) else "all"
+    parts = [
+        dbc.Col(
+            chart(
+                figures.bars_figure(
+                    rows := figures.breakdown(item["cells"], name, period=period),
+                    f"{item['title']} by {name.replace('_', ' ')}",
+                    item["unit"],
+                ),
+                f"{ids.BREAKDOWNS}-{name}",
+                figures.describe_cells(rows, item["unit"], key="category"),
+            ),
+            md=6,
+        )
+        for name in figures.breakdown_names(item["cells"])
+    ]
+    standards = {standard_of(c): i for c, i in indicators.items() if c.endswith("_certificates")}
+    if len(standards) > 1:
+        rows = [
+            {
+                **i["cells"][0],
+                "category": f"{standard} standard",
+                "value": i["value"],
+                "suppressed": i["suppressed"],
+            }
+            for standard, i in standards.items()
+            if i["cells"]
+        ]
+        parts.append(
+            dbc.Col(
+                chart(
+                    figures.bars_figure(rows, "Certificates by standard", "certificates"),
+                    f"{ids.BREAKDOWNS}-standard",
+                    figures.describe_cells(rows, "certificates", key="category"),
+                ),
+                md=6,
+            )
+        )
+    options = [(c, i["title"]) for c, i in indicators.items()]
+    return html.Section(
+        [
+            html.H2("Explore an indicator", className="h4 mt-4"),
+            dbc.Row(_select("Indicator", ids.INDICATOR, options, code), className="mb-2"),
+            chart(
+                figures.series_figure(series, f"{item['title']}, by year", item["unit"]),
+                ids.SERIES,
+                figures.describe_cells(series, item["unit"]),
+            ),
+            dbc.Row(parts),
+        ],
+        **{"aria-label": "Explore an indicator"},
+    )
+
+
+def maps(data: SnapshotView, view: View) -> Any:
+    """Return the world maps of certified facilities' countries and of people working there."""
+    indicators = data.indicators()
+    cards = []
+    for id_, codes, title in (
+        (
+            ids.MAP_CERTIFIED,
+            ("certified_countries", "ps_certificates"),
+            "Countries with certified facilities",
+        ),
+        (ids.MAP_PEOPLE, ("people_in_ps_facilities",), "People working in PS-certified facilities"),
+    ):
+        code = next(
+            (
+                c
+                for c in codes
+                if figures.breakdown(indicators.get(c, {}).get("cells", []), "country")
+            ),
+            None,
+        )
+        if code is None:
+            continue
+        item = indicators[code]
+        period = (
+            view.year
+            if any(c["period"] == view.year and c["breakdown"] == "country" for c in item["cells"])
+            else "all"
+        )
+        rows = figures.breakdown(item["cells"], "country", period=period)
+        if view.country:
+            rows = [c for c in rows if c["category"] == view.country]
+        cards.append(
+            dbc.Col(
+                chart(
+                    figures.map_figure(rows, f"{title} ({item['unit']})", item["unit"]),
+                    id_,
+                    figures.describe_cells(rows, item["unit"], key="category"),
+                ),
+                lg=6,
+            )
+        )
+    if not cards:
+        return None
+    return html.Section(
+        [html.H2("Where", className="h4 mt-4"), dbc.Row(cards)], **{"aria-label": "Where"}
+    )
+
+
+def table(indicators: dict[str, dict[str, Any]], view: View, data: SnapshotView) -> Any:
+    """Return the sortable table of every figure that matches the filters."""
+    rows = figures.table_rows(indicators, filter_cells(list(data.cells), view))
+    number = {"type": "numeric", "format": Format(group=Group.yes)}
+    columns = [
+        {"name": "Indicator", "id": "indicator"},
+        {"name": "Year", "id": "period"},
+        {"name": "Breakdown", "id": "breakdown"},
+        {"name": "Category", "id": "category"},
+        # Numeric, so sorting orders by size; a withheld value is blank here and named in Note.
+        {"name": "Value", "id": "value", **number},
+        {"name": "Unit", "id": "unit"},
+        {"name": "Note", "id": "note"},
+    ]
+    return html.Section(
+        [
+            html.H2("Every figure", className="h4 mt-4"),
+            dbc.Alert(
+                "No figures match these filters: choose another year, country, standard or "
+                "membership class, or clear the filters.",
+                id=ids.NO_MATCH,
+                color="secondary",
+            )
+            if not rows
+            else dash_table.DataTable(
+                id=ids.TABLE,
+                columns=columns,
+                data=rows,
+                sort_action="native",
+                page_size=25,
+                style_table={"overflowX": "auto"},
+                style_cell={"fontFamily": "inherit", "textAlign": "left", "whiteSpace": "normal"},
+                style_header={"fontWeight": "bold"},
+            ),
+        ],
+        **{"aria-label": "Every figure"},
+    )
+
+
+def changes_panel(changes: tuple[int | None, list[Any]], indicators: dict[str, Any]) -> Any:
+    """Return what changed since the previous snapshot."""
+    previous, cells = changes
+    rows = figures.change_rows(cells, indicators)
+    if previous is None:
+        body: Any = html.P("This is the first published snapshot.")
+    elif not rows:
+        body = html.P(f"No headline figure changed since snapshot {previous}.")
+    else:
+        body = dbc.Table(
+            [
+                html.Thead(
+                    html.Tr(
+                        [
+                            html.Th(h, scope="col")
+                            for h in ("Indicator", "Year", "Before", "Now", "Change")
+                        ]
+                    )
+                ),
+                html.Tbody(
+                    [
+                        html.Tr(
+                            [
+                                html.Td(r["indicator"]),
+                                html.Td(r["period"]),
+                                html.Td(r["before"]),
+                                html.Td(r["now"]),
+                                html.Td(r["change"] or r["status"]),
+                            ]
+                        )
+                        for r in rows
+                    ]
+                ),
+            ],
+            size="sm",
+            striped=True,
+            responsive=True,
+        )
+    title = f"What changed since snapshot {previous}" if previous else "What changed"
+    others = len(cells) - len(rows)
+    note = html.P(
+        f"{others} more figures changed in yearly values and breakdowns: see the table or the "
+        "downloads.",
+        className="small text-body-secondary",
+    )
+    return html.Section(
+        [html.H2(title, className="h4 mt-4"), body, note if others > 0 else None],
+        id=ids.CHANGES,
+        **{"aria-label": title},
+    )
+
+
+def case_study_list(stories: list[dict[str, Any]]) -> Any:
+    """Return the case studies with their country and a link."""
+    if not stories:
+        return None
+    items = [
+        dbc.ListGroupItem(
+            [
+                html.H3(
+                    html.A(s["title"], href=s["link"], rel="noopener")
+                    if _is_web_link(s["link"])
+                    else s["title"],
+                    className="h6 mb-1",
+                ),
+                html.P(figures.label(s["country"]), className="small text-body-secondary mb-1"),
+                html.P(s["summary"], className="small mb-0"),
+            ]
+        )
+        for s in stories
+    ]
+    return html.Section(
+        [html.H2("Case studies", className="h4 mt-4"), dbc.ListGroup(items, id=ids.CASE_STUDIES)],
+        **{"aria-label": "Case studies"},
+    )
+
+
+def _is_web_link(link: str | None) -> bool:
+    """Say whether a stored link is a web address (never javascript: or data:)."""
+    return bool(link) and str(link).lower().startswith(("https://", "http://"))
+
+
+def downloads(data: SnapshotView) -> Any:
+    """Return the download links, the licence and the citation line."""
+    base = f"/api/v1/snapshots/{data.meta['id']}"
+    return html.Footer(
+        [
+            html.H2("Take the data away", className="h4 mt-4"),
+            html.P(
+                [
+                    "What is shown: ",
+                    dbc.Button("CSV", id=ids.DOWNLOAD_SHOWN_CSV, size="sm", className="me-1"),
+                    dbc.Button("JSON", id=ids.DOWNLOAD_SHOWN_JSON, size="sm", className="me-3"),
+                    "The whole snapshot: ",
+                    html.A(
+                        "CSV", href=f"{base}?format=csv", className="me-1", id="download-all-csv"
+                    ),
+                    html.A("JSON", href=base, id="download-all-json"),
+                ]
+            ),
+            html.P(
+                [
+                    "Licence: ",
+                    html.A(LICENCE, href=LICENCE_URL, rel="license"),
+                    ". Cite as: ",
+                    html.Span(citation(data.meta), className="citation"),
+                ],
+                className="small",
+            ),
+        ],
+        className="mb-5",
+    )
+
+
+def embed(data: SnapshotView, code: str, what: str) -> Any:
+    """Return one tile or one chart, with no page chrome, for other websites to frame."""
+    indicators = data.indicators()
+    if code not in indicators:
+        return message(f"There is no indicator {code!r} to embed.", color="warning")
+    item = indicators[code]
+    coverage = indicators.get("survey_response_rate", {}).get("cells", [])
+    if what == "chart":
+        series = figures.yearly(item["cells"])
+        body = chart(
+            figures.series_figure(series, f"{item['title']}, by year", item["unit"]),
+            ids.SERIES,
+            figures.describe_cells(series, item["unit"]),
+        )
+    else:
+        body = tile(code, item, coverage)
+    return html.Div(
+        [
+            body,
+            html.P(
+                [
+                    f"Updated {data.meta['as_of']}. ",
+                    html.A("Outcomes dashboard", href="/", target="_top"),
+                    f", {LICENCE}.",
+                ],
+                className="small text-body-secondary mt-1 mb-0",
+            ),
+        ],
+        id=ids.EMBED,
+        className="p-2",
     )

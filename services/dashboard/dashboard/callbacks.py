@@ -1,0 +1,108 @@
+"""Callbacks: read the inputs, query the cached snapshot, build the figures, return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import Dash, Input, Output, State, ctx, dcc, no_update
+
+from dashboard import ids, layout
+from dashboard.data import case_studies, changes_since_previous, list_snapshots, load_snapshot
+from dashboard.export import to_csv, to_json
+from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
+
+CONTROLS = (ids.SNAPSHOT, ids.INDICATOR, ids.YEAR, ids.COUNTRY, ids.STANDARD, ids.MEMBERSHIP_CLASS)
+
+
+def render(url: str, pathname: str | None, search: str | None) -> Any:
+    """Return what an address shows: the page, an embedded part, or a helpful message."""
+    try:
+        view = parse_query(search)
+    except QueryError as error:
+        return layout.message(f"This address cannot be shown: {error}", color="warning")
+    data = load_snapshot(url, view.snapshot)
+    if data is None:
+        if view.snapshot is None:
+            return layout.no_snapshot()
+        return layout.message(f"There is no published snapshot {view.snapshot}.", color="warning")
+    parts = (pathname or "/").strip("/").split("/")
+    if parts[0] == "embed" and len(parts) in (2, 3):
+        return layout.embed(data, parts[1], parts[2] if len(parts) == 3 else "tile")
+    if parts != [""]:
+        return layout.message(f"There is no page at {pathname}.", color="warning")
+    return layout.page(
+        data,
+        view,
+        snapshots=list_snapshots(url),
+        changes=changes_since_previous(url, data.meta["id"]),
+        stories=case_studies(url),
+    )
+
+
+def register_callbacks(app: Dash, url: str) -> None:
+    """Attach the dashboard's callbacks to the app."""
+
+    @app.callback(
+        Output(ids.PAGE, "children"), Input(ids.URL, "pathname"), Input(ids.URL, "search")
+    )
+    def show(pathname: str | None, search: str | None) -> Any:
+        """Render the address."""
+        return render(url, pathname, search)
+
+    @app.callback(
+        Output(ids.URL, "search"),
+        Output(ids.FOCUS, "data"),
+        *(Input(control, "value") for control in CONTROLS),
+        Input(ids.CLEAR, "n_clicks"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def choose(snapshot, indicator, year, country, standard, membership_class, _clear, search):
+        """Write the chosen snapshot and filters into the address, so the view can be shared."""
+        view = View().with_(snapshot=snapshot, indicator=indicator)
+        if ctx.triggered_id != ids.CLEAR:
+            view = view.with_(
+                year=year, country=country, standard=standard, membership_class=membership_class
+            )
+        query = to_query(view)
+        # Re-rendered controls fire this again with the same values: do not loop.
+        if query == (search or ""):
+            return no_update, no_update
+        return query, ctx.triggered_id
+
+    # The page is rebuilt from the new address; give the keyboard focus back to the control used.
+    app.clientside_callback(
+        """(children, id) => {
+            const control = id && document.getElementById(id);
+            if (control) { control.focus(); }
+            return window.dash_clientside.no_update;
+        }""",
+        Output(ids.FOCUS, "data", allow_duplicate=True),
+        Input(ids.PAGE, "children"),
+        State(ids.FOCUS, "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output(ids.DOWNLOAD, "data"),
+        Input(ids.DOWNLOAD_SHOWN_CSV, "n_clicks"),
+        Input(ids.DOWNLOAD_SHOWN_JSON, "n_clicks"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def download(_csv, _json, search):
+        """Send the figures that match the current filters, as CSV or JSON."""
+        view = parse_query(search)
+        data = load_snapshot(url, view.snapshot)
+        if data is None or not ctx.triggered_id:
+            return no_update
+        cells = filter_cells(list(data.cells), view)
+        name = f"outcomes-snapshot-{data.meta['id']}-shown"
+        if ctx.triggered_id == ids.DOWNLOAD_SHOWN_CSV:
+            return dcc.send_string(to_csv(data.meta, cells), f"{name}.csv")
+        shown = {c: i for c, i in data.indicators().items() if i["cells"]}
+        selected = {
+            c: {**i, "cells": [x for x in cells if x["indicator"] == c]} for c, i in shown.items()
+        }
+        body = to_json(data.meta, selected, filters=view.active_filters())
+        return dcc.send_bytes(body, f"{name}.json")

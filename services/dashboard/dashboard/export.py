@@ -1,0 +1,55 @@
+"""Published figures as files people take away: CSV and JSON, with licence and citation."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import orjson
+
+LICENCE = "CC BY 4.0"
+LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
+CELL_COLUMNS = (
+    "indicator",
+    "period",
+    "breakdown",
+    "category",
+    "value",
+    "contributors",
+    "suppressed",
+)
+
+
+def citation(meta: dict[str, Any]) -> str:
+    """Return the line to cite a snapshot by: organisation, title, snapshot id and date."""
+    return (
+        f"Outcomes dashboard, published snapshot {meta['id']} as of {meta['as_of']}. "
+        f"Licensed under {LICENCE} ({LICENCE_URL})."
+    )
+
+
+def to_csv(meta: dict[str, Any], cells: list[dict[str, Any]]) -> str:
+    """Return cells as CSV; the first two lines, starting with #, give licence and citation."""
+    out = io.StringIO()
+    out.write(f"# Licence: {LICENCE} {LICENCE_URL}\n")
+    out.write(f"# Cite as: {citation(meta)}\n")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["snapshot_id", "as_of", *CELL_COLUMNS])
+    for cell in cells:
+        value = None if cell["suppressed"] else cell["value"]
+        row = {**cell, "value": "" if value is None else value}
+        writer.writerow([meta["id"], meta["as_of"], *(row[c] for c in CELL_COLUMNS)])
+    return out.getvalue()
+
+
+def to_json(meta: dict[str, Any], indicators: dict[str, Any], **extra: Any) -> bytes:
+    """Return a snapshot's indicators as JSON, with licence and citation."""
+    document = {
+        "snapshot": meta,
+        "licence": {"name": LICENCE, "url": LICENCE_URL},
+        "citation": citation(meta),
+        **extra,
+        "indicators": indicators,
+    }
+    return orjson.dumps(document)

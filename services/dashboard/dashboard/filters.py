@@ -1,0 +1,125 @@
+"""The view a URL asks for: parse and write the query string, and filter cells by it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import pycountry
+
+FILTER_KEYS = ("year", "country", "standard", "membership_class")
+KEYS = ("snapshot", "indicator", *FILTER_KEYS)
+STANDARDS = ("PS", "CoC")
+# Breakdown names a filter applies to; a cell with another breakdown is not about that filter.
+BREAKDOWN_OF = {
+    "country": "country",
+    "standard": "standard",
+    "membership_class": "membership_class",
+}
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+
+class QueryError(ValueError):
+    """A query string that names no view; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class View:
+    """What the reader asked to see: a snapshot, an indicator to explore, and filters."""
+
+    snapshot: int | None = None
+    indicator: str | None = None
+    year: str | None = None
+    country: str | None = None
+    standard: str | None = None
+    membership_class: str | None = None
+
+    def with_(self, **changes: Any) -> View:
+        """Return a copy with some fields changed; empty values clear a field."""
+        return replace(self, **{k: (v or None) for k, v in changes.items()})
+
+    def active_filters(self) -> dict[str, str]:
+        """Return the filters that are set."""
+        return {k: v for k in FILTER_KEYS if (v := getattr(self, k))}
+
+
+def parse_query(search: str | None) -> View:
+    """Read a URL query string ("?year=2024&country=DE") into a View, or raise QueryError."""
+    raw = parse_qs((search or "").lstrip("?"), keep_blank_values=True, max_num_fields=20)
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        raise QueryError(
+            f"Unknown filter {', '.join(unknown)!s}: use {', '.join(KEYS)} in the address."
+        )
+    values = {}
+    for key, given in raw.items():
+        if len(given) > 1:
+            raise QueryError(f"Give {key} once in the address, not {len(given)} times.")
+        values[key] = given[0].strip() or None
+    snapshot = values.get("snapshot")
+    if snapshot is not None and not (snapshot.isdigit() and len(snapshot) < 12):
+        raise QueryError(f"snapshot must be a snapshot number, such as 12, not {snapshot!r}.")
+    year = values.get("year")
+    if year is not None and not (year.isdigit() and len(year) == 4):
+        raise QueryError(f"year must be a four-digit year, such as 2024, not {year!r}.")
+    country = values.get("country")
+    if country is not None:
+        country = country.upper()
+        if pycountry.countries.get(alpha_2=country) is None:
+            raise QueryError(
+                f"country must be a two-letter ISO 3166 code, such as DE, not {country!r}."
+            )
+    standard = values.get("standard")
+    if standard is not None and standard not in STANDARDS:
+        raise QueryError(f"standard must be one of {', '.join(STANDARDS)}, not {standard!r}.")
+    indicator = values.get("indicator")
+    if indicator is not None and not _CODE.match(indicator):
+        raise QueryError("indicator must be an indicator code, such as ps_certificates.")
+    membership_class = values.get("membership_class")
+    if membership_class is not None and len(membership_class) > 60:
+        raise QueryError("membership_class is too long to be a membership class.")
+    return View(
+        snapshot=int(snapshot) if snapshot else None,
+        indicator=indicator,
+        year=year,
+        country=country,
+        standard=standard,
+        membership_class=membership_class,
+    )
+
+
+def to_query(view: View) -> str:
+    """Write a View as a URL query string, leaving out what is not set."""
+    fields = {k: v for k, v in asdict(view).items() if v not in (None, "")}
+    return f"?{urlencode(fields)}" if fields else ""
+
+
+def standard_of(code: str) -> str | None:
+    """Return the standard an indicator is about, from its code prefix (ps_ / coc_)."""
+    for standard in STANDARDS:
+        if code.startswith(f"{standard.lower()}_"):
+            return standard
+    return None
+
+
+def filter_cells(cells: list[dict[str, Any]], view: View) -> list[dict[str, Any]]:
+    """Return the cells that match every filter of a view."""
+    result = []
+    for cell in cells:
+        if view.year and cell["period"] != view.year:
+            continue
+        if view.standard:
+            own = standard_of(cell["indicator"])
+            by_standard = cell["breakdown"] == "standard" and cell["category"] == view.standard
+            if own != view.standard and not by_standard:
+                continue
+        if not all(
+            cell["breakdown"] == BREAKDOWN_OF[key] and cell["category"] == value
+            for key, value in view.active_filters().items()
+            if key in ("country", "membership_class")
+        ):
+            continue
+        result.append(cell)
+    return result

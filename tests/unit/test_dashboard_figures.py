@@ -1,0 +1,112 @@
+"""The dashboard's pure parts: formatting, the view in the URL, filters, figures; no browser."""
+
+import plotly.graph_objects
+import pytest
+
+from dashboard import figures
+from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
+
+
+def cell(indicator="ps_certificates", period="all", breakdown="total", category="", value=1.0):
+    return {
+        "indicator": indicator,
+        "period": period,
+        "breakdown": breakdown,
+        "category": category,
+        "value": value,
+        "contributors": 5,
+        "suppressed": value is None,
+    }
+
+
+def test_a_withheld_value_reads_suppressed_and_never_zero():
+    assert figures.format_value(None, "certificates", suppressed=True) == "suppressed"
+    assert figures.format_value(0, "certificates", suppressed=True) == "suppressed"
+    assert figures.format_value(0, "certificates") == "0"
+    assert figures.format_value(52000, "people") == "52,000"
+    assert figures.format_value(37.66, "%") == "37.7%"
+
+
+def test_a_view_survives_the_round_trip_through_the_address():
+    view = View(snapshot=7, year="2024", country="BR", membership_class="Civil Society")
+    assert parse_query(to_query(view)) == view
+    assert to_query(View()) == ""
+
+
+@pytest.mark.parametrize(
+    ("search", "hint"),
+    [
+        ("?year=twenty", "four-digit year"),
+        ("?country=XX", "two-letter ISO 3166 code"),
+        ("?standard=ISO", "one of PS, CoC"),
+        ("?snapshot=abc", "snapshot number"),
+        ("?colour=red", "Unknown filter colour"),
+        ("?year=2024&year=2025", "once"),
+        ("?indicator=DROP%20TABLE", "indicator code"),
+    ],
+)
+def test_a_malformed_address_raises_a_message_that_says_what_to_fix(search, hint):
+    with pytest.raises(QueryError, match=hint):
+        parse_query(search)
+
+
+def test_filters_keep_only_the_cells_they_name():
+    cells = [
+        cell(),
+        cell(period="2024"),
+        cell(breakdown="country", category="DE"),
+        cell(breakdown="country", category="BR"),
+        cell(indicator="coc_certificates"),
+        cell(indicator="members_by_class", breakdown="membership_class", category="Civil Society"),
+    ]
+    assert filter_cells(cells, View(year="2024")) == [cells[1]]
+    assert filter_cells(cells, View(country="BR")) == [cells[3]]
+    assert filter_cells(cells, View(standard="CoC")) == [cells[4]]
+    assert filter_cells(cells, View(membership_class="Civil Society")) == [cells[5]]
+    assert filter_cells(cells, View(country="BR", membership_class="Civil Society")) == []
+
+
+def test_the_series_is_yearly_in_order_and_stops_at_the_chosen_year():
+    cells = [cell(period=y, value=float(y[-1])) for y in ("2025", "2023", "2024")] + [cell()]
+    assert [c["period"] for c in figures.yearly(cells)] == ["2023", "2024", "2025"]
+    assert [c["period"] for c in figures.yearly(cells, up_to="2024")] == ["2023", "2024"]
+    fig = figures.series_figure(figures.yearly(cells), "PS certificates", "certificates")
+    assert plotly.graph_objects.Figure(fig).data[0].type == "bar"  # plotly accepts it
+    assert fig["data"][0]["x"] == ["2023", "2024", "2025"]
+    assert fig["data"][0]["y"] == [3.0, 4.0, 5.0]
+
+
+def test_the_map_uses_alpha3_codes_and_leaves_out_withheld_countries():
+    cells = [
+        cell(breakdown="country", category="DE", value=25.0),
+        cell(breakdown="country", category="IS", value=None),
+    ]
+    fig = figures.map_figure(cells, "Where", "certificates")
+    assert plotly.graph_objects.Figure(fig).data[0].locationmode == "ISO-3"
+    assert fig["data"][0]["locations"] == ["DEU"]
+    assert figures.describe_cells(cells, "certificates", key="category") == (
+        "Germany: 25; Iceland: suppressed."
+    )
+
+
+def test_breakdown_names_leave_out_totals_coverage_and_countries():
+    cells = [
+        cell(),
+        cell(breakdown="kind", category="full"),
+        cell(breakdown="coverage", category="members"),
+        cell(breakdown="country", category="DE"),
+    ]
+    assert figures.breakdown_names(cells) == ["kind"]
+
+
+def test_a_tile_under_filters_takes_the_cell_of_that_year_and_breakdown_or_none():
+    cells = [
+        cell(value=40.0),
+        cell(period="2024", value=30.0),
+        cell(breakdown="country", category="BR", value=13.0),
+    ]
+    pick = figures.filtered_cell
+    assert pick(cells, year="2024", breakdown=None, category=None)["value"] == 30.0
+    assert pick(cells, year=None, breakdown="country", category="BR")["value"] == 13.0
+    assert pick(cells, year="2024", breakdown="country", category="BR") is None
+    assert pick(cells, year=None, breakdown="country", category="DE") is None

@@ -20,3 +20,11 @@ def init_web(app: Flask) -> None:
         return {"user": web_user()}
 
     app.jinja_env.filters["country"] = country_name
+    app.jinja_env.filters["number"] = _number
+
+
+def _number(value: float | None) -> str:
+    """Show a bound without a trailing .0 (100, not 100.0)."""
+    if value is None:
+        return "…"
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -28,8 +28,14 @@ MATRIX = {
     ("PUT", "/api/v1/surveys/{year}", "answers"): (401, 200, 200, 403),
     ("POST", "/api/v1/aggregations", None): (401, 403, 403, 202),
     ("GET", "/api/v1/aggregations/{job}", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/imports/{kind}", "csv"): (401, 403, 403, 201),
 }
-BODIES = {"application": APPLICATION, "approve": {"decision": "approve"}, "answers": ANSWERS}
+BODIES = {
+    "application": APPLICATION,
+    "approve": {"decision": "approve"},
+    "answers": ANSWERS,
+    "csv": b"body,held_on\nboard,2024-02-15\n",
+}
 
 
 @pytest.fixture
@@ -46,7 +52,7 @@ def world(collector, db):
     assert collector.put("/api/v1/surveys/2025", json=ANSWERS, headers=a).status_code == 200
     reference = collector.post("/api/v1/applications", json=APPLICATION).json["reference"]
     job = db.scalar(select(Outbox.job_id))
-    return tokens, {"reference": reference, "year": 2025, "job": job}
+    return tokens, {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
 
 
 @pytest.mark.parametrize("actor", ACTORS)
@@ -57,9 +63,13 @@ def test_each_route_answers_each_kind_of_caller_as_the_matrix_says(
     tokens, ids = world
     method, route, body = cell
     headers = {"Authorization": f"Bearer {tokens[actor]}"} if actor in tokens else {}
-    answer = collector.open(
-        route.format(**ids), method=method, json=BODIES.get(body), headers=headers
+    payload = BODIES.get(body)
+    sent = (
+        {"data": payload, "content_type": "text/csv"}
+        if isinstance(payload, bytes)
+        else {"json": payload}
     )
+    answer = collector.open(route.format(**ids), method=method, headers=headers, **sent)
     expected = MATRIX[cell][ACTORS.index(actor)]
     assert answer.status_code == expected, answer.json
     if expected >= 400:

@@ -127,3 +127,17 @@ def test_staff_pages_list_applications_responses_and_snapshots(collector, db):
     signed_in_staff(collector, db)
     for path in ("/staff", "/staff/applications", "/staff/responses", "/staff/snapshots"):
         assert collector.get(path).status_code == 200, path
+
+
+def test_staff_set_a_new_password_with_which_the_member_signs_in(collector, db):
+    member = make_login(db)
+    signed_in_staff(collector, db)
+
+    page = post_form(
+        collector, f"/staff/accounts/{member.id}/password", {}, token_from="/staff/accounts"
+    )
+
+    password = page.get_data(as_text=True).split('id="new-password">')[1].split("<")[0]
+    post_form(collector, "/logout", {}, token_from="/staff")
+    sign_in(collector, member, password)
+    assert collector.get("/member").status_code == 200

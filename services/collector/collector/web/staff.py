@@ -14,9 +14,11 @@ from collector.applications import (
     reject_application,
 )
 from collector.context import db, settings
+from collector.imports import KINDS, ImportError_, import_rows, template_csv
 from collector.jobs import job_status, request_rerun
 from collector.surveys import SurveyError, decide_response
 from collector.web.session import login_required, web_user
+from outcomes.accounts import set_password, temporary_password
 from outcomes.models import (
     Application,
     AuditLog,
@@ -147,6 +149,84 @@ def aggregate() -> Response:
     """Ask for a new snapshot and go to the page that follows its progress."""
     row = request_rerun(db(), settings(), staff=web_user())
     return redirect(url_for("staff.aggregation", job=row.job_id))
+
+
+@bp.get("/imports")
+@login_required("staff")
+def imports() -> str:
+    """Show an upload form and a template for each kind of record."""
+    return render_template("staff/imports.html", kinds=KINDS, result=None)
+
+
+@bp.get("/imports/<string:kind>/template.csv")
+@login_required("staff")
+def import_template(kind: str) -> Response:
+    """Download the CSV template of a kind: its header and one example row."""
+    found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
+    return Response(
+        template_csv(found),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{kind}-template.csv"'},
+    )
+
+
+@bp.post("/imports/<string:kind>")
+@login_required("staff")
+def import_upload(kind: str) -> str | tuple[str, int]:
+    """Import an uploaded CSV whole, or show every error and import nothing."""
+    found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        result = {"kind": kind, "message": "Choose a CSV file to upload.", "errors": {}}
+        return render_template("staff/imports.html", kinds=KINDS, result=result), 422
+    session = db()
+    try:
+        count = import_rows(session, settings(), kind=found, data=upload.read(), staff=web_user())
+    except ImportError_ as error:
+        session.rollback()
+        result = {"kind": kind, "message": error.message, "errors": error.errors}
+        return render_template("staff/imports.html", kinds=KINDS, result=result), 422
+    result = {"kind": kind, "message": f"Imported {count} {kind.replace('_', ' ')}.", "errors": {}}
+    return render_template("staff/imports.html", kinds=KINDS, result=result)
+
+
+@bp.get("/accounts")
+@login_required("staff")
+def accounts() -> str:
+    """List every account with its member."""
+    rows = db().execute(
+        select(User, Member.name)
+        .outerjoin(Member, Member.id == User.member_id)
+        .order_by(User.email)
+    )
+    return render_template("staff/accounts.html", rows=list(rows), reset=None)
+
+
+@bp.post("/accounts/<int:user_id>/password")
+@login_required("staff")
+def reset_password(user_id: int) -> str:
+    """Give an account a new temporary password, shown once to the staff member."""
+    session = db()
+    account = session.get(User, user_id)
+    if account is None:
+        abort(404, description="No such account.")
+    password = temporary_password()
+    set_password(account, password)
+    session.add(
+        AuditLog(
+            actor_id=web_user().id,
+            action="account.password_reset",
+            object_type="user_account",
+            object_id=str(account.id),
+        )
+    )
+    session.commit()
+    rows = session.execute(
+        select(User, Member.name)
+        .outerjoin(Member, Member.id == User.member_id)
+        .order_by(User.email)
+    )
+    return render_template("staff/accounts.html", rows=list(rows), reset=(account.email, password))
 
 
 @bp.get("/aggregations/<string:job>")

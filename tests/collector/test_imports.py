@@ -17,7 +17,7 @@ from outcomes.models import (
     certificate_external,
     certificate_facility,
 )
-from tests.collector.web import make_login, sign_in
+from tests.collector.web import make_login, post_form, sign_in
 from tests.factories import make_account, make_member
 
 HEADER = (
@@ -221,3 +221,33 @@ def test_the_upload_page_lists_each_error_and_imports_nothing(collector, db):
     assert "<td>2</td><td>held_on</td><td>Not a valid date.</td>" in text
     assert "<td>3</td><td>body</td>" in text
     assert count(db, Meeting) == 0
+
+
+def test_staff_record_one_certificate_by_form_with_the_same_checks_as_an_import(collector, db):
+    member, facility, _token = certificate_register(db)
+    staff = make_login(db, role="staff")
+    db.commit()
+    sign_in(collector, staff)
+    form = {
+        "number": "PS-9",
+        "member_id": str(member.id),
+        "standard": "PS",
+        "kind": "full",
+        "audit_type": "initial",
+        "issued_on": "2024-05-01",
+        "expires_on": "2023-01-01",
+        "facility_ids": str(facility.id),
+        "country": "x",
+    }
+
+    refused = post_form(collector, "/staff/records/certificates", form)
+    assert refused.status_code == 422
+    assert "comes before issued_on" in refused.get_data(as_text=True)
+    assert count(db, Certificate) == 0
+
+    recorded = post_form(
+        collector, "/staff/records/certificates", {**form, "expires_on": "2027-01-01"}
+    )
+    assert recorded.status_code == 302
+    listing = collector.get("/staff/records/certificates").get_data(as_text=True)
+    assert "<td>PS-9</td>" in listing

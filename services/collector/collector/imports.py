@@ -158,7 +158,7 @@ class CaseStudyRow(Row):
 
 @dataclass(frozen=True)
 class ImportKind:
-    """One kind of record a CSV can bring in."""
+    """One kind of record a CSV (or the staff form) can bring in."""
 
     name: str
     schema: type[Row]
@@ -167,6 +167,19 @@ class ImportKind:
     @property
     def columns(self) -> list[str]:
         return list(self.schema().fields)
+
+    def inputs(self) -> list[dict[str, Any]]:
+        """Describe the form input of each column: its name, kind, choices and whether required."""
+        described = []
+        for name, field in self.schema().fields.items():
+            choices = next(
+                (list(v.choices) for v in field.validators if isinstance(v, validate.OneOf)), []
+            )
+            kind = "date" if isinstance(field, fields.Date) else "text"
+            described.append(
+                {"name": name, "type": kind, "choices": choices, "required": field.required}
+            )
+        return described
 
 
 KINDS = {
@@ -252,6 +265,14 @@ def template_csv(kind: ImportKind) -> str:
 
 def read_csv(kind: ImportKind, data: bytes) -> list[dict[str, Any]]:
     """Decode, check the header and validate every row; raise with every problem found."""
+    raw, shape = parse_csv(kind, data)
+    return validate_rows(kind, raw, shape)
+
+
+def parse_csv(
+    kind: ImportKind, data: bytes
+) -> tuple[list[dict[str, str]], dict[int, dict[str, list[str]]]]:
+    """Return a CSV's non-blank cells by row, and the rows whose shape is wrong."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -285,6 +306,14 @@ def read_csv(kind: ImportKind, data: bytes) -> list[dict[str, Any]]:
             raise ImportError_(f"At most {MAX_ROWS} rows per file.", {"file": ["Too many rows."]})
     if not raw:
         raise ImportError_("The file has a header but no rows.", {"file": ["No rows."]})
+    return raw, shape
+
+
+def validate_rows(
+    kind: ImportKind, raw: list[dict[str, str]], shape: dict[int, dict[str, list[str]]]
+) -> list[dict[str, Any]]:
+    """Load rows of text through the kind's schema, raising with every row's errors."""
+    loaded: list[dict[str, Any]] = []
     try:
         loaded = kind.schema(many=True).load(raw)
     except ValidationError as error:
@@ -306,7 +335,21 @@ def import_rows(
     session: Session, settings: Settings, *, kind: ImportKind, data: bytes, staff: User
 ) -> int:
     """Import a CSV whole (and ask for re-aggregation) or raise ImportError_ writing nothing."""
-    rows = read_csv(kind, data)
+    raw, shape = parse_csv(kind, data)
+    return save_rows(session, settings, kind=kind, raw=raw, staff=staff, shape=shape)
+
+
+def save_rows(
+    session: Session,
+    settings: Settings,
+    *,
+    kind: ImportKind,
+    raw: list[dict[str, str]],
+    staff: User,
+    shape: dict[int, dict[str, list[str]]] | None = None,
+) -> int:
+    """Validate rows of text (from a file or a form), check references, insert them all or none."""
+    rows = validate_rows(kind, raw, shape or {})
     problems = CHECKS.get(kind.name, lambda _s, _r: {})(session, rows)
     if problems:
         raise ImportError_(
@@ -532,6 +575,25 @@ def _write_members(session: Session, rows: list[dict]) -> None:
 
 def _write_case_studies(session: Session, rows: list[dict]) -> None:
     session.execute(insert(CaseStudy), [{"member_id": None, "link": None, **r} for r in rows])
+
+
+MODELS: dict[str, Any] = {
+    "members": Member,
+    "facilities": Facility,
+    "auditing_firms": AuditingFirm,
+    "certificates": Certificate,
+    "trainings": Training,
+    "meetings": Meeting,
+    "case_studies": CaseStudy,
+}
+
+
+def recent_records(session: Session, *, kind: str, limit: int = 100) -> tuple[list[str], list]:
+    """Return the column names and the newest rows of a kind's table."""
+    table = MODELS[kind].__table__
+    columns = [c for c in table.columns if c.name != "created_at"]
+    rows = session.execute(select(*columns).order_by(table.c.id.desc()).limit(limit)).all()
+    return [c.name for c in columns], rows
 
 
 WRITERS: dict[str, Callable[[Session, list[dict]], None]] = {

@@ -14,7 +14,14 @@ from collector.applications import (
     reject_application,
 )
 from collector.context import db, settings
-from collector.imports import KINDS, ImportError_, import_rows, template_csv
+from collector.imports import (
+    KINDS,
+    ImportError_,
+    import_rows,
+    recent_records,
+    save_rows,
+    template_csv,
+)
 from collector.jobs import job_status, request_rerun
 from collector.surveys import SurveyError, decide_response
 from collector.web.session import login_required, web_user
@@ -188,6 +195,32 @@ def import_upload(kind: str) -> str | tuple[str, int]:
         return render_template("staff/imports.html", kinds=KINDS, result=result), 422
     result = {"kind": kind, "message": f"Imported {count} {kind.replace('_', ' ')}.", "errors": {}}
     return render_template("staff/imports.html", kinds=KINDS, result=result)
+
+
+@bp.route("/records/<string:kind>", methods=["GET", "POST"])
+@login_required("staff")
+def records(kind: str) -> str | Response | tuple[str, int]:
+    """List the newest records of a kind and record a new one by form (checked as an import)."""
+    found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
+    session = db()
+    errors: dict = {}
+    values: dict = {}
+    if request.method == "POST":
+        values = {c: request.form.get(c, "").strip() for c in found.columns}
+        row = {k: v for k, v in values.items() if v}
+        try:
+            save_rows(session, settings(), kind=found, raw=[row], staff=web_user())
+        except ImportError_ as error:
+            session.rollback()
+            errors = error.errors.get("rows", {}).get("2", {})
+        else:
+            flash(f"Recorded one {kind.replace('_', ' ')[:-1]}.")
+            return redirect(url_for("staff.records", kind=kind))
+    columns, rows = recent_records(session, kind=kind)
+    page = render_template(
+        "staff/records.html", kind=found, columns=columns, rows=rows, errors=errors, values=values
+    )
+    return (page, 422) if errors else page
 
 
 @bp.get("/accounts")

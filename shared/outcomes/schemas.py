@@ -59,8 +59,16 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
         checks.append(validate.OneOf([c["name"] for c in question.choices]))
     if question.type == "text":
         checks.append(validate.Length(max=4000))
-    extra: dict[str, Any] = {"strict": True} if question.type == "integer" else {}
     required = question.required and not partial
+    if question.type == "select_many":
+        # Several choices; XLSForm's select_multiple (the name is cut to fit the type column).
+        names = [c["name"] for c in question.choices]
+        return fields.List(
+            fields.String(validate=validate.OneOf(names, error="Not one of the choices.")),
+            required=required,
+            allow_none=not required,
+        )
+    extra: dict[str, Any] = {"strict": True} if question.type == "integer" else {}
     return FIELD_TYPES[question.type](
         required=required, allow_none=not required, validate=checks, **extra
     )

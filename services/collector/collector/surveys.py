@@ -177,10 +177,15 @@ def _typed_answers(
                 "revision_id": revision_id,
                 "question_key": question.key,
                 "value_number": float(value) if numeric else None,
-                "value_text": None if numeric else str(value),
+                "value_text": None if numeric else _text(value),
             }
         )
     return rows
+
+
+def _text(value: Any) -> str:
+    """Return an answer as text; several choices are joined by ';'."""
+    return ";".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _replay(

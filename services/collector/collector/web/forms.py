@@ -72,6 +72,11 @@ def survey_answers(questions: list[SurveyQuestion], form: MultiDict) -> dict[str
     """Return a survey form's answers as the survey's answers_schema takes them."""
     answers: dict[str, Any] = {}
     for question in questions:
+        if question.type == "select_many":
+            chosen = form.getlist(question.key)
+            if chosen:
+                answers[question.key] = chosen
+            continue
         raw = form.get(question.key, "").strip()
         if raw == "":
             continue
@@ -86,14 +91,24 @@ def survey_answers(questions: list[SurveyQuestion], form: MultiDict) -> dict[str
     return answers
 
 
-def form_values(answers: dict[str, Any]) -> dict[str, str]:
+def posted_values(questions: list[SurveyQuestion], form: MultiDict) -> dict[str, Any]:
+    """Return what was posted, to show the form again as the member filled it in."""
+    return {
+        q.key: form.getlist(q.key) if q.type == "select_many" else form.get(q.key, "")
+        for q in questions
+    }
+
+
+def form_values(answers: dict[str, Any]) -> dict[str, Any]:
     """Return stored answers as the text an HTML form shows."""
-    shown = {}
+    shown: dict[str, Any] = {}
     for key, value in answers.items():
         if isinstance(value, bool):
             shown[key] = "yes" if value else "no"
         elif value is None:
             continue
+        elif isinstance(value, list):
+            shown[key] = value
         else:
             shown[key] = str(value)
     return shown

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from collector.context import db, settings
 from collector.receipts import data_receipt
 from collector.surveys import SurveyError, current_response, revision_history, save_survey
-from collector.web.forms import form_values, survey_answers
+from collector.web.forms import form_values, posted_values, survey_answers
 from collector.web.session import login_required, refuse, web_user
 from outcomes.accounts import create_token, revoke_token, user_tokens
 from outcomes.models import AuditLog, Member, SurveyDefinition, SurveyResponse, SurveyRevision
@@ -80,7 +80,7 @@ def survey(year: int) -> str | Response | tuple[str, int]:
                 return redirect(url_for("member.survey", year=year))
             flash("Survey submitted. Thank you.")
             return redirect(url_for("member.receipt", year=year))
-        values = dict(request.form)
+        values = posted_values(questions, request.form)
     else:
         values = form_values(found["answers"]) if found else {}
     page = render_template(

@@ -14,6 +14,13 @@ from collector.applications import (
     reject_application,
 )
 from collector.context import db, settings
+from collector.definitions import (
+    DefinitionError,
+    copy_previous_year,
+    create_definition,
+    parse_xlsform,
+    set_status,
+)
 from collector.imports import (
     KINDS,
     ImportError_,
@@ -31,11 +38,13 @@ from outcomes.models import (
     AuditLog,
     Member,
     Snapshot,
+    SurveyDefinition,
     SurveyResponse,
     SurveyRevision,
     User,
     utcnow,
 )
+from outcomes.queries import survey_questions
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE_SIZE = 100
@@ -221,6 +230,106 @@ def records(kind: str) -> str | Response | tuple[str, int]:
         "staff/records.html", kind=found, columns=columns, rows=rows, errors=errors, values=values
     )
     return (page, 422) if errors else page
+
+
+@bp.get("/surveys")
+@login_required("staff")
+def surveys() -> str:
+    """List survey definitions with their status and the actions staff can take."""
+    rows = db().scalars(
+        select(SurveyDefinition).order_by(
+            SurveyDefinition.year.desc(), SurveyDefinition.version.desc()
+        )
+    )
+    return render_template("staff/surveys.html", definitions=list(rows), report=None, error=None)
+
+
+@bp.post("/surveys/import")
+@login_required("staff")
+def survey_import() -> str | tuple[str, int]:
+    """Create a draft definition from an XLSForm workbook and show the import report."""
+    session = db()
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise DefinitionError("Choose an XLSForm workbook (.xlsx) to upload.")
+        report = parse_xlsform(upload.read(), upload.filename)
+        definition = create_definition(
+            session,
+            year=_year(request.form.get("year")),
+            title=request.form.get("title", ""),
+            questions=report.questions,
+            staff=web_user(),
+            source=f"XLSForm {upload.filename}"[:100],
+        )
+        session.commit()
+    except DefinitionError as error:
+        session.rollback()
+        return _surveys_page(error=str(error)), 422
+    return _surveys_page(report=report, created=definition)
+
+
+@bp.post("/surveys/copy")
+@login_required("staff")
+def survey_copy() -> Response | tuple[str, int]:
+    """Start a year's survey from the previous year's."""
+    session = db()
+    try:
+        definition = copy_previous_year(
+            session, year=_year(request.form.get("year")), staff=web_user()
+        )
+        session.commit()
+    except DefinitionError as error:
+        session.rollback()
+        return _surveys_page(error=str(error)), 422
+    flash(f"Draft {definition.title} (version {definition.version}) created.")
+    return redirect(url_for("staff.surveys"))
+
+
+@bp.post("/surveys/<int:definition_id>/status")
+@login_required("staff")
+def survey_status(definition_id: int) -> Response | tuple[str, int]:
+    """Open or close a survey definition."""
+    session = db()
+    definition = session.get(SurveyDefinition, definition_id)
+    if definition is None:
+        abort(404, description="No such survey definition.")
+    try:
+        set_status(session, definition, status=request.form.get("status", ""), staff=web_user())
+        session.commit()
+    except DefinitionError as error:
+        session.rollback()
+        return _surveys_page(error=str(error)), 409
+    flash(f"{definition.title} is now {definition.status}.")
+    return redirect(url_for("staff.surveys"))
+
+
+@bp.get("/surveys/<int:definition_id>")
+@login_required("staff")
+def survey_definition(definition_id: int) -> str:
+    """Show a definition's questions."""
+    definition = db().get(SurveyDefinition, definition_id)
+    if definition is None:
+        abort(404, description="No such survey definition.")
+    questions = survey_questions(db(), definition_id=definition_id)
+    return render_template("staff/survey.html", definition=definition, questions=questions)
+
+
+def _year(raw: str | None) -> int:
+    try:
+        return int(raw or "")
+    except ValueError:
+        raise DefinitionError("Give the reporting year as a number, e.g. 2026.") from None
+
+
+def _surveys_page(**context: object) -> str:
+    rows = db().scalars(
+        select(SurveyDefinition).order_by(
+            SurveyDefinition.year.desc(), SurveyDefinition.version.desc()
+        )
+    )
+    context = {"report": None, "error": None, "created": None, **context}
+    return render_template("staff/surveys.html", definitions=list(rows), **context)
 
 
 @bp.get("/accounts")

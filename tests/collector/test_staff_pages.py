@@ -5,7 +5,8 @@ from datetime import date
 from sqlalchemy import func, select
 
 from outcomes.models import AuditLog, Outbox, Snapshot, SurveyResponse
-from tests.collector.web import make_login, post_form, sign_in
+from outcomes.queue import request_aggregation
+from tests.collector.web import make_login, post_form, sign_in, writing
 from tests.factories import make_survey
 
 ANSWERS = {"employees": "120", "women_share": "31.5", "human_rights_policy": "yes"}
@@ -64,25 +65,36 @@ def test_a_rejection_needs_a_reason_and_a_decided_response_cannot_be_decided_aga
     assert db.scalar(select(SurveyResponse.status)) == "rejected"
 
 
-def test_the_aggregation_page_refreshes_itself_until_the_job_is_published(collector, db):
+def test_re_aggregating_queues_a_job_and_shows_its_progress_page(collector, db):
     signed_in_staff(collector, db)
 
     started = post_form(collector, "/staff/aggregations", {}, token_from="/staff")
-    page = collector.get(started.headers["Location"]).get_data(as_text=True)
 
     assert started.status_code == 302
-    assert '<meta http-equiv="refresh"' in page
-    db.rollback()
-    row = db.scalars(select(Outbox)).one()
-    assert row.job_id in page
+    job = db.scalar(select(Outbox.job_id).where(Outbox.reason == "staff request"))
+    assert started.headers["Location"] == f"/staff/aggregations/{job}"
+    assert 'id="job-state"' in collector.get(started.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_progress_page_refreshes_itself_until_the_job_is_published(collector, db):
+    signed_in_staff(collector, db)
+    writing(db)
+    row = request_aggregation(db, reason="test", requested_by=None)  # written, never sent
+    db.commit()
+    path = f"/staff/aggregations/{row.job_id}"
+
+    waiting = collector.get(path).get_data(as_text=True)
+    writing(db)
     snapshot = Snapshot(
         trigger="test", as_of=date(2026, 1, 1), catalogue_version="t", status="published"
     )
     db.add(snapshot)
     db.flush()
-    row.snapshot_id = snapshot.id
+    db.get(Outbox, row.id).snapshot_id = snapshot.id
     db.commit()
-    done = collector.get(started.headers["Location"]).get_data(as_text=True)
+    done = collector.get(path).get_data(as_text=True)
+
+    assert '<meta http-equiv="refresh"' in waiting
     assert "refresh" not in done
     assert f"snapshot {snapshot.id}" in done
 

@@ -8,6 +8,7 @@ from itertools import count
 from sqlalchemy.orm import Session
 
 from outcomes.accounts import create_user
+from outcomes.db import WRITE
 from outcomes.models import Member, User
 from tests.factories import make_member
 
@@ -15,8 +16,17 @@ PASSWORD = "correct horse battery"
 _numbers = count(1)
 
 
+def writing(session: Session) -> None:
+    """End the session's read and start a transaction that takes the write lock first."""
+    # On SQLite a read-then-write transaction fails at once ("database is locked") when a
+    # worker committed in between; BEGIN IMMEDIATE waits for the lock instead (outcomes.db).
+    session.commit()
+    session.connection(execution_options=WRITE)
+
+
 def make_login(session: Session, *, role: str = "member", member: Member | None = None) -> User:
     """Add an account that signs in with PASSWORD (a member's, with a new member, by default)."""
+    writing(session)
     if role == "member" and member is None:
         member = make_member(session)
     return create_user(

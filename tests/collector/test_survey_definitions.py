@@ -10,17 +10,19 @@ from tests.collector.web import csrf_token, make_login, post_form, sign_in
 from tests.factories import make_survey
 
 SURVEY_SHEET = [
-    ["type", "name", "label", "hint", "required", "constraint", "relevant"],
+    ["type", "name", "label", "hint", "required", "constraint", "relevant", "aggregation", "unit"],
     [
         "integer",
         "employees",
         "Employees",
         "People on the payroll",
         "yes",
-        ". >= 0 and . <= 500000",
+        ". >= 0",
         "",
+        "sum",
+        "people",
     ],
-    ["decimal", "women_share", "Share of women", "", "yes", ". >= 0 and . <= 100", ""],
+    ["decimal", "women_share", "Share of women", "", "yes", ". >= 0 and . <= 100", "", "average"],
     ["text", "notes", "Notes", "", "", "", ""],
     ["date", "report_date", "Report date", "", "", "", ""],
     ["select_one yn", "policy", "Has a human-rights policy", "", "", "", ""],
@@ -94,13 +96,20 @@ def test_an_xlsform_becomes_a_draft_with_typed_questions_and_a_report_of_what_is
         "odd",
     }
     assert questions["employees"].type == "integer"
+    assert (questions["employees"].aggregation, questions["employees"].unit) == ("sum", "people")
+    assert questions["women_share"].aggregation == "none"  # "average" is not ours: reported
     assert (questions["women_share"].minimum, questions["women_share"].maximum) == (0, 100)
     assert questions["employees"].required and not questions["notes"].required
     assert questions["employees"].help_text == "People on the payroll"
     assert [c["name"] for c in questions["sites"].choices] == ["mine", "smelter"]
     assert questions["sites"].type == "select_many"
     assert db.scalar(select(SurveyDefinition.status)) == "draft"
-    for left_out in ("repeat &#39;visits&#39;", "&#39;photo&#39; of type", ". mod 2 = 1"):
+    for left_out in (
+        "aggregation &#39;average&#39;",
+        "repeat &#39;visits&#39;",
+        "&#39;photo&#39; of type",
+        ". mod 2 = 1",
+    ):
         assert left_out in page, left_out
 
 

@@ -13,7 +13,7 @@ from pyxform.xls2json import parse_file_to_json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outcomes.models import AuditLog, SurveyDefinition, SurveyQuestion, User
+from outcomes.models import AGGREGATIONS, AuditLog, SurveyDefinition, SurveyQuestion, User
 from outcomes.queries import survey_questions
 
 # XLSForm types we render, and the question type each becomes.
@@ -110,6 +110,14 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
     for name in UNRENDERED_BINDS:
         if bind.get(name):
             report.unsupported.append(f"'{where}': {name} '{bind[name]}' is not applied")
+    # Our own optional columns: pyxform keeps columns it does not know on the row.
+    aggregation = str(child.get("aggregation") or "none").strip()
+    if aggregation not in AGGREGATIONS:
+        report.unsupported.append(
+            f"'{where}': aggregation '{aggregation}' is not one of {', '.join(AGGREGATIONS)}; "
+            "the question feeds no public figure"
+        )
+        aggregation = "none"
     label = child.get("label") or child.get("name")
     if isinstance(label, dict):  # several languages: take the first
         label = next(iter(label.values()))
@@ -128,8 +136,8 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
             {"name": c["name"], "label": _text(c.get("label", c["name"]))}
             for c in child.get("choices", [])
         ],
-        "aggregation": "none",
-        "unit": "",
+        "aggregation": aggregation,
+        "unit": str(child.get("unit") or "")[:40],
     }
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+import pycountry
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from outcomes.models import SurveyQuestion
+from outcomes.models import MEMBERSHIP_CLASSES, SurveyQuestion
 
 MEMBER_STATUSES = ("draft", "submitted")
 
@@ -58,8 +59,16 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
         checks.append(validate.OneOf([c["name"] for c in question.choices]))
     if question.type == "text":
         checks.append(validate.Length(max=4000))
-    extra: dict[str, Any] = {"strict": True} if question.type == "integer" else {}
     required = question.required and not partial
+    if question.type == "select_many":
+        # Several choices; XLSForm's select_multiple (the name is cut to fit the type column).
+        names = [c["name"] for c in question.choices]
+        return fields.List(
+            fields.String(validate=validate.OneOf(names, error="Not one of the choices.")),
+            required=required,
+            allow_none=not required,
+        )
+    extra: dict[str, Any] = {"strict": True} if question.type == "integer" else {}
     return FIELD_TYPES[question.type](
         required=required, allow_none=not required, validate=checks, **extra
     )
@@ -90,5 +99,113 @@ def answers_schema(questions: Iterable[SurveyQuestion], *, partial: bool = False
     return Schema.from_dict(spec, name="SurveyAnswers")(unknown=RAISE)
 
 
+def validate_country(code: str) -> None:
+    """Accept an ISO 3166-1 alpha-2 country code, as pycountry knows them."""
+    if not isinstance(code, str) or len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise ValidationError(f"{code!r} is not an ISO 3166-1 two-letter country code (e.g. DE).")
+
+
+def country_name(code: str) -> str:
+    """Return a country's English name for display (the code itself if unknown)."""
+    country = pycountry.countries.get(alpha_2=code)
+    return country.name if country else code
+
+
+def countries() -> list[tuple[str, str]]:
+    """Return (code, name) of every ISO 3166-1 country, by name."""
+    return sorted(((c.alpha_2, c.name) for c in pycountry.countries), key=lambda pair: pair[1])
+
+
+COMMITMENTS = (
+    "Work towards certification against the Performance Standard",
+    "Report each year through the annual member survey",
+    "Take part in the standard's public consultations",
+)
+
+
+class Strict(Schema):
+    """A schema that refuses fields it does not know."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Country(fields.String):
+    """An ISO 3166-1 alpha-2 code; lower case is accepted and stored upper case."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        code = super()._deserialize(value, attr, data, **kwargs).strip().upper()
+        validate_country(code)
+        return code
+
+
+class FacilityInputSchema(Strict):
+    """A facility an applicant operates."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    country = Country(required=True)
+    people = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=10_000_000)
+    )
+
+
+class ExternalCertificationHeldSchema(Strict):
+    """An external certification an applicant holds."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    valid_until = fields.Date(load_default=None, allow_none=True)
+
+
+class ApplicationSchema(Strict):
+    """A membership application, as the public form and POST /api/v1/applications take it."""
+
+    organisation = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    membership_class = fields.String(
+        required=True,
+        validate=validate.OneOf(MEMBERSHIP_CLASSES, error="Must be one of: {choices}."),
+    )
+    country = Country(required=True)
+    contact_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    contact_email = fields.Email(required=True, validate=validate.Length(max=254))
+    facilities = fields.List(
+        fields.Nested(FacilityInputSchema), load_default=list, validate=validate.Length(max=500)
+    )
+    external_certifications = fields.List(
+        fields.Nested(ExternalCertificationHeldSchema),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
+    commitments = fields.List(
+        fields.String(validate=validate.OneOf(COMMITMENTS, error="Not one of our commitments.")),
+        load_default=list,
+    )
+    accepts_code_of_conduct = fields.Boolean(
+        required=True,
+        validate=validate.Equal(True, error="Applicants must accept the Code of Conduct."),
+    )
+
+
+class ApplicationReceiptSchema(Schema):
+    """What an applicant gets back: the reference to quote."""
+
+    reference = fields.String(dump_only=True)
+    status = fields.String(dump_only=True)
+    organisation = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class DecisionSchema(Strict):
+    """A staff decision on an application or a survey response."""
+
+    decision = fields.String(required=True, validate=validate.OneOf(("approve", "reject")))
+    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _reason_for_rejection(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data["decision"] == "reject" and not data.get("reason", "").strip():
+            raise ValidationError("Give the reason for a rejection.", "reason")
+
+
+application_schema = ApplicationSchema()
 survey_submission_schema = SurveySubmissionSchema()
 survey_response_schema = SurveyResponseSchema()

@@ -14,15 +14,39 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SESSION_COOKIE_NAME="outcomes_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        # A CSRF token lives as long as the session; pages left open for hours still submit.
+        WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["outcomes_settings"] = settings
+    register_extensions(app, settings)
     register_api(app)
+    register_web(app)
     register_health(app)
     register_security_headers(app)
     return app
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    """Turn on CSRF protection for every form and rate limiting for logins."""
+    from collector.extensions import csrf, limiter
+
+    # Several gunicorn workers must share their counts: keep them beside the broker (Redis),
+    # in memory if it is unreachable. The prefix keeps installations on one Redis apart.
+    shared = settings.broker_url.startswith(("redis://", "rediss://"))
+    app.config.update(
+        RATELIMIT_STORAGE_URI=settings.broker_url if shared else "memory://",
+        RATELIMIT_KEY_PREFIX=f"outcomes-limits-{settings.queue_name}",
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
 
 
 def register_api(app: Flask) -> None:
@@ -30,6 +54,13 @@ def register_api(app: Flask) -> None:
     from collector.api import init_api
 
     init_api(app)
+
+
+def register_web(app: Flask) -> None:
+    """Mount the server-rendered pages: public, sign-in, member and staff areas."""
+    from collector.web import init_web
+
+    init_web(app)
 
 
 def register_health(app: Flask) -> None:
@@ -48,6 +79,10 @@ def register_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault(
-            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
+            "Content-Security-Policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
+        if response.mimetype == "text/html":
+            # Pages show personal data: never keep them in shared caches or the back button.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -177,10 +177,15 @@ def _typed_answers(
                 "revision_id": revision_id,
                 "question_key": question.key,
                 "value_number": float(value) if numeric else None,
-                "value_text": None if numeric else str(value),
+                "value_text": None if numeric else _text(value),
             }
         )
     return rows
+
+
+def _text(value: Any) -> str:
+    """Return an answer as text; several choices are joined by ';'."""
+    return ";".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _replay(
@@ -217,3 +222,71 @@ def _body(response: SurveyResponse, answers: dict[str, Any]) -> dict[str, Any]:
 def _digest(payload: dict[str, Any]) -> str:
     """Return a stable digest of a request body."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def revision_history(session: Session, *, member_id: int, year: int) -> list[dict[str, Any]]:
+    """Return every revision of a member's response, newest first, each with its changes."""
+    rows = list(
+        session.execute(
+            select(SurveyRevision, User.email)
+            .join(SurveyResponse, SurveyResponse.id == SurveyRevision.response_id)
+            .outerjoin(User, User.id == SurveyRevision.submitted_by)
+            .where(SurveyResponse.member_id == member_id, SurveyResponse.year == year)
+            .order_by(SurveyRevision.number)
+        )
+    )
+    history, before = [], {}
+    for revision, email in rows:
+        history.append(
+            {"revision": revision, "by": email, "changes": answer_changes(before, revision.answers)}
+        )
+        before = revision.answers
+    return history[::-1]
+
+
+def answer_changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Return (question key, old, new) for every answer that differs between two revisions."""
+    keys = sorted(set(before) | set(after))
+    return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+def decide_response(
+    session: Session,
+    settings: Settings,
+    *,
+    response: SurveyResponse,
+    staff: User,
+    accept: bool,
+    reason: str = "",
+) -> None:
+    """Accept a submitted response (asking for re-aggregation) or reject it with a reason."""
+    if response.status != "submitted":
+        raise SurveyError(
+            409, f"Only a submitted response can be decided; this one is {response.status}."
+        )
+    if not accept and not reason.strip():
+        raise SurveyError(422, "Give the reason for a rejection.", {"reason": ["Required."]})
+    response.status = "accepted" if accept else "rejected"
+    response.updated_at = utcnow()
+    outbox = None
+    if accept:
+        # Only accepted responses are aggregated, so an acceptance changes the public figures.
+        outbox = request_aggregation(
+            session, reason=f"survey {response.year} accepted", requested_by=staff.id
+        )
+    session.add(
+        AuditLog(
+            actor_id=staff.id,
+            action=f"survey.{response.status}",
+            object_type="survey_response",
+            object_id=str(response.id),
+            details={
+                "year": response.year,
+                "revision": response.current_revision,
+                "reason": reason,
+            },
+        )
+    )
+    session.commit()
+    if outbox is not None:
+        enqueue(settings, outbox)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, render_template, request
 from flask_smorest import Api
 
 from collector.context import close_db
@@ -14,8 +14,12 @@ class OutcomesApi(Api):
     """flask-smorest's Api whose errors always carry an "errors" object (DESIGN.md §5)."""
 
     def handle_http_exception(self, error: Any) -> Any:
-        """Answer an HTTP error as JSON with an errors object a person can act on."""
+        """Answer an HTTP error as JSON (API) or as a page (web) a person can act on."""
         payload, status, headers = super().handle_http_exception(error)
+        if not request.path.startswith("/api/"):
+            message = getattr(error, "description", None) or error.name
+            page = render_template("error.html", status=status, title=error.name, message=message)
+            return page, status, headers
         message = payload.get("message") or getattr(error, "description", None) or error.name
         payload.setdefault("message", message)
         if not payload.get("errors"):
@@ -26,7 +30,8 @@ class OutcomesApi(Api):
 
 def init_api(app: Flask) -> None:
     """Register the API blueprints and the OpenAPI document on the app."""
-    from collector.api import aggregations, surveys
+    from collector.api import aggregations, applications, imports, surveys
+    from collector.extensions import csrf
 
     app.config.update(
         API_TITLE="Outcomes collector API",
@@ -41,4 +46,10 @@ def init_api(app: Flask) -> None:
     )
     api.register_blueprint(surveys.blp, url_prefix="/api/v1/surveys")
     api.register_blueprint(aggregations.blp, url_prefix="/api/v1/aggregations")
+    api.register_blueprint(applications.blp, url_prefix="/api/v1/applications")
+    api.register_blueprint(imports.blp, url_prefix="/api/v1/imports")
+    # The API authenticates with bearer tokens, which a browser never sends on its own,
+    # so cross-site requests cannot ride on a session: CSRF tokens are for the web forms.
+    for blueprint in (surveys.blp, aggregations.blp, applications.blp, imports.blp):
+        csrf.exempt(blueprint)
     app.teardown_appcontext(close_db)

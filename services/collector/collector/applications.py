@@ -1,0 +1,141 @@
+"""Membership applications: receive them, and let staff approve or reject them."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcomes.accounts import AccountError, create_user, temporary_password, user_by_email
+from outcomes.models import Application, AuditLog, Facility, Member, User, utcnow
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on the phone
+
+
+@dataclass
+class Approval:
+    """What approving an application created: the member, its account and a one-time password."""
+
+    member: Member
+    user: User
+    password: str
+
+
+class ApplicationError(Exception):
+    """An application cannot be decided as asked."""
+
+
+def new_reference() -> str:
+    """Return a short, unguessable reference an applicant can quote."""
+    return "APP-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+
+
+def receive_application(session: Session, data: dict[str, Any]) -> Application:
+    """Store a validated application with a fresh reference (the caller commits)."""
+    application = Application(
+        reference=new_reference(),
+        organisation=data["organisation"],
+        membership_class=data["membership_class"],
+        country=data["country"],
+        contact_name=data["contact_name"],
+        contact_email=data["contact_email"].lower(),
+        details={
+            "facilities": data["facilities"],
+            "external_certifications": [
+                {**held, "valid_until": held["valid_until"] and held["valid_until"].isoformat()}
+                for held in data["external_certifications"]
+            ],
+            "commitments": data["commitments"],
+        },
+    )
+    session.add(application)
+    session.flush()
+    session.add(
+        AuditLog(
+            action="application.received",
+            object_type="application",
+            object_id=application.reference,
+            details={"organisation": application.organisation},
+        )
+    )
+    return application
+
+
+def application_by_reference(session: Session, reference: str) -> Application | None:
+    """Return an application by its reference."""
+    return session.scalars(select(Application).where(Application.reference == reference)).first()
+
+
+def approve_application(session: Session, application: Application, *, staff: User) -> Approval:
+    """Admit the applicant: a member, its facilities and a member account (the caller commits)."""
+    _check_undecided(application)
+    if user_by_email(session, application.contact_email) is not None:
+        raise ApplicationError(
+            f"An account for {application.contact_email} already exists; "
+            "reject this application or ask the applicant for another contact address."
+        )
+    member = Member(
+        name=application.organisation,
+        membership_class=application.membership_class,
+        country=application.country,
+        joined_on=utcnow().date(),
+    )
+    session.add(member)
+    session.flush()
+    session.add_all(
+        Facility(member_id=member.id, name=f["name"], country=f["country"], people=f["people"])
+        for f in application.details.get("facilities", [])
+    )
+    password = temporary_password()
+    try:
+        user = create_user(
+            session,
+            email=application.contact_email,
+            password=password,
+            role="member",
+            member_id=member.id,
+        )
+    except AccountError as error:
+        raise ApplicationError(str(error)) from None
+    _decide(session, application, staff=staff, status="approved", reason="")
+    application.member_id = member.id
+    return Approval(member=member, user=user, password=password)
+
+
+def reject_application(
+    session: Session, application: Application, *, staff: User, reason: str
+) -> None:
+    """Refuse an application with the reason the applicant will be told (the caller commits)."""
+    _check_undecided(application)
+    if not reason.strip():
+        raise ApplicationError("Give the reason for a rejection.")
+    _decide(session, application, staff=staff, status="rejected", reason=reason.strip())
+
+
+def _check_undecided(application: Application) -> None:
+    if application.status != "received":
+        raise ApplicationError(
+            f"Application {application.reference} is already {application.status}."
+        )
+
+
+def _decide(
+    session: Session, application: Application, *, staff: User, status: str, reason: str
+) -> None:
+    """Record a decision and its audit row."""
+    application.status = status
+    application.decided_by = staff.id
+    application.decided_at = utcnow()
+    application.decision_reason = reason or None
+    session.add(
+        AuditLog(
+            actor_id=staff.id,
+            action=f"application.{status}",
+            object_type="application",
+            object_id=application.reference,
+            details={"reason": reason} if reason else {},
+        )
+    )

@@ -1,0 +1,457 @@
+"""The staff area: applications, survey responses, re-aggregation, snapshots, the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from collector.applications import (
+    ApplicationError,
+    application_by_reference,
+    approve_application,
+    reject_application,
+)
+from collector.context import db, settings
+from collector.definitions import (
+    DefinitionError,
+    copy_previous_year,
+    create_definition,
+    parse_xlsform,
+    set_status,
+)
+from collector.imports import (
+    KINDS,
+    ImportError_,
+    import_rows,
+    recent_records,
+    save_rows,
+    template_csv,
+)
+from collector.jobs import job_status, request_rerun
+from collector.surveys import SurveyError, decide_response
+from collector.web.session import login_required, web_user
+from outcomes.accounts import set_password, temporary_password
+from outcomes.models import (
+    Application,
+    AuditLog,
+    Member,
+    Snapshot,
+    SurveyDefinition,
+    SurveyResponse,
+    SurveyRevision,
+    User,
+    utcnow,
+)
+from outcomes.queries import survey_questions
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+PAGE_SIZE = 100
+
+
+@bp.get("")
+@login_required("staff")
+def index() -> str:
+    """Show what waits for staff."""
+    session = db()
+    waiting = {
+        "applications": session.scalar(
+            select(func.count()).select_from(Application).where(Application.status == "received")
+        ),
+        "responses": session.scalar(
+            select(func.count())
+            .select_from(SurveyResponse)
+            .where(SurveyResponse.status == "submitted")
+        ),
+    }
+    return render_template("staff/index.html", waiting=waiting)
+
+
+@bp.get("/applications")
+@login_required("staff")
+def applications() -> str:
+    """List applications, undecided first."""
+    rows = db().scalars(
+        select(Application).order_by((Application.status != "received"), Application.id.desc())
+    )
+    return render_template("staff/applications.html", applications=list(rows))
+
+
+@bp.route("/applications/<string:reference>", methods=["GET", "POST"])
+@login_required("staff")
+def application(reference: str) -> str | Response | tuple[str, int]:
+    """Show one application; approve it (creating member and account) or reject it."""
+    session = db()
+    found = application_by_reference(session, reference)
+    if found is None:
+        abort(404, description=f"No application {reference}.")
+    if request.method == "GET":
+        return render_template("staff/application.html", application=found, approval=None)
+    try:
+        if request.form.get("decision") == "approve":
+            approval = approve_application(session, found, staff=web_user())
+            session.commit()
+            return render_template("staff/application.html", application=found, approval=approval)
+        reject_application(session, found, staff=web_user(), reason=request.form.get("reason", ""))
+        session.commit()
+    except ApplicationError as error:
+        session.rollback()
+        page = render_template(
+            "staff/application.html", application=found, approval=None, error=str(error)
+        )
+        return page, 422
+    flash(f"Application {reference} rejected.")
+    return redirect(url_for("staff.applications"))
+
+
+@bp.get("/responses")
+@login_required("staff")
+def responses() -> str:
+    """List survey responses, those waiting for a decision first."""
+    rows = db().execute(
+        select(SurveyResponse, Member.name)
+        .join(Member, Member.id == SurveyResponse.member_id)
+        .where(SurveyResponse.status != "draft")
+        .order_by((SurveyResponse.status != "submitted"), SurveyResponse.year.desc(), Member.name)
+    )
+    return render_template("staff/responses.html", rows=list(rows))
+
+
+@bp.route("/responses/<int:response_id>", methods=["GET", "POST"])
+@login_required("staff")
+def response(response_id: int) -> str | Response | tuple[str, int]:
+    """Show a response's latest answers; accept or reject it."""
+    session = db()
+    found = session.get(SurveyResponse, response_id)
+    if found is None:
+        abort(404, description="No such survey response.")
+    error = None
+    if request.method == "POST":
+        try:
+            decide_response(
+                session,
+                settings(),
+                response=found,
+                staff=web_user(),
+                accept=request.form.get("decision") == "accept",
+                reason=request.form.get("reason", ""),
+            )
+        except SurveyError as refusal:
+            session.rollback()
+            error = refusal.message
+        else:
+            flash(f"Response {found.status}.")
+            return redirect(url_for("staff.responses"))
+    latest = session.scalars(
+        select(SurveyRevision).where(
+            SurveyRevision.response_id == found.id,
+            SurveyRevision.number == found.current_revision,
+        )
+    ).first()
+    page = render_template(
+        "staff/response.html",
+        response=found,
+        member=session.get(Member, found.member_id),
+        revision=latest,
+        error=error,
+    )
+    return (page, 409) if error else page
+
+
+@bp.post("/aggregations")
+@login_required("staff")
+def aggregate() -> Response:
+    """Ask for a new snapshot and go to the page that follows its progress."""
+    row = request_rerun(db(), settings(), staff=web_user())
+    return redirect(url_for("staff.aggregation", job=row.job_id))
+
+
+@bp.get("/imports")
+@login_required("staff")
+def imports() -> str:
+    """Show an upload form and a template for each kind of record."""
+    return render_template("staff/imports.html", kinds=KINDS, result=None)
+
+
+@bp.get("/imports/<string:kind>/template.csv")
+@login_required("staff")
+def import_template(kind: str) -> Response:
+    """Download the CSV template of a kind: its header and one example row."""
+    found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
+    return Response(
+        template_csv(found),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{kind}-template.csv"'},
+    )
+
+
+@bp.post("/imports/<string:kind>")
+@login_required("staff")
+def import_upload(kind: str) -> str | tuple[str, int]:
+    """Import an uploaded CSV whole, or show every error and import nothing."""
+    found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        result = {"kind": kind, "message": "Choose a CSV file to upload.", "errors": {}}
+        return render_template("staff/imports.html", kinds=KINDS, result=result), 422
+    session = db()
+    try:
+        count = import_rows(session, settings(), kind=found, data=upload.read(), staff=web_user())
+    except ImportError_ as error:
+        session.rollback()
+        result = {"kind": kind, "message": error.message, "errors": error.errors}
+        return render_template("staff/imports.html", kinds=KINDS, result=result), 422
+    result = {"kind": kind, "message": f"Imported {count} {kind.replace('_', ' ')}.", "errors": {}}
+    return render_template("staff/imports.html", kinds=KINDS, result=result)
+
+
+@bp.route("/records/<string:kind>", methods=["GET", "POST"])
+@login_required("staff")
+def records(kind: str) -> str | Response | tuple[str, int]:
+    """List the newest records of a kind and record a new one by form (checked as an import)."""
+    found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
+    session = db()
+    errors: dict = {}
+    values: dict = {}
+    if request.method == "POST":
+        values = {c: request.form.get(c, "").strip() for c in found.columns}
+        row = {k: v for k, v in values.items() if v}
+        try:
+            save_rows(session, settings(), kind=found, raw=[row], staff=web_user())
+        except ImportError_ as error:
+            session.rollback()
+            errors = error.errors.get("rows", {}).get("2", {})
+        else:
+            flash(f"Recorded one {kind.replace('_', ' ')[:-1]}.")
+            return redirect(url_for("staff.records", kind=kind))
+    columns, rows = recent_records(session, kind=kind)
+    page = render_template(
+        "staff/records.html", kind=found, columns=columns, rows=rows, errors=errors, values=values
+    )
+    return (page, 422) if errors else page
+
+
+@bp.get("/surveys")
+@login_required("staff")
+def surveys() -> str:
+    """List survey definitions with their status and the actions staff can take."""
+    rows = db().scalars(
+        select(SurveyDefinition).order_by(
+            SurveyDefinition.year.desc(), SurveyDefinition.version.desc()
+        )
+    )
+    return render_template("staff/surveys.html", definitions=list(rows), report=None, error=None)
+
+
+@bp.post("/surveys/import")
+@login_required("staff")
+def survey_import() -> str | tuple[str, int]:
+    """Create a draft definition from an XLSForm workbook and show the import report."""
+    session = db()
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise DefinitionError("Choose an XLSForm workbook (.xlsx) to upload.")
+        report = parse_xlsform(upload.read(), upload.filename)
+        definition = create_definition(
+            session,
+            year=_year(request.form.get("year")),
+            title=request.form.get("title", ""),
+            questions=report.questions,
+            staff=web_user(),
+            source=f"XLSForm {upload.filename}"[:100],
+        )
+        session.commit()
+    except DefinitionError as error:
+        session.rollback()
+        return _surveys_page(error=str(error)), 422
+    return _surveys_page(report=report, created=definition)
+
+
+@bp.post("/surveys/copy")
+@login_required("staff")
+def survey_copy() -> Response | tuple[str, int]:
+    """Start a year's survey from the previous year's."""
+    session = db()
+    try:
+        definition = copy_previous_year(
+            session, year=_year(request.form.get("year")), staff=web_user()
+        )
+        session.commit()
+    except DefinitionError as error:
+        session.rollback()
+        return _surveys_page(error=str(error)), 422
+    flash(f"Draft {definition.title} (version {definition.version}) created.")
+    return redirect(url_for("staff.surveys"))
+
+
+@bp.post("/surveys/<int:definition_id>/status")
+@login_required("staff")
+def survey_status(definition_id: int) -> Response | tuple[str, int]:
+    """Open or close a survey definition."""
+    session = db()
+    definition = session.get(SurveyDefinition, definition_id)
+    if definition is None:
+        abort(404, description="No such survey definition.")
+    try:
+        set_status(session, definition, status=request.form.get("status", ""), staff=web_user())
+        session.commit()
+    except DefinitionError as error:
+        session.rollback()
+        return _surveys_page(error=str(error)), 409
+    flash(f"{definition.title} is now {definition.status}.")
+    return redirect(url_for("staff.surveys"))
+
+
+@bp.get("/surveys/<int:definition_id>")
+@login_required("staff")
+def survey_definition(definition_id: int) -> str:
+    """Show a definition's questions."""
+    definition = db().get(SurveyDefinition, definition_id)
+    if definition is None:
+        abort(404, description="No such survey definition.")
+    questions = survey_questions(db(), definition_id=definition_id)
+    return render_template("staff/survey.html", definition=definition, questions=questions)
+
+
+def _year(raw: str | None) -> int:
+    try:
+        return int(raw or "")
+    except ValueError:
+        raise DefinitionError("Give the reporting year as a number, e.g. 2026.") from None
+
+
+def _surveys_page(**context: object) -> str:
+    rows = db().scalars(
+        select(SurveyDefinition).order_by(
+            SurveyDefinition.year.desc(), SurveyDefinition.version.desc()
+        )
+    )
+    context = {"report": None, "error": None, "created": None, **context}
+    return render_template("staff/surveys.html", definitions=list(rows), **context)
+
+
+@bp.get("/accounts")
+@login_required("staff")
+def accounts() -> str:
+    """List every account with its member."""
+    rows = db().execute(
+        select(User, Member.name)
+        .outerjoin(Member, Member.id == User.member_id)
+        .order_by(User.email)
+    )
+    return render_template("staff/accounts.html", rows=list(rows), reset=None)
+
+
+@bp.post("/accounts/<int:user_id>/password")
+@login_required("staff")
+def reset_password(user_id: int) -> str:
+    """Give an account a new temporary password, shown once to the staff member."""
+    session = db()
+    account = session.get(User, user_id)
+    if account is None:
+        abort(404, description="No such account.")
+    password = temporary_password()
+    set_password(account, password)
+    session.add(
+        AuditLog(
+            actor_id=web_user().id,
+            action="account.password_reset",
+            object_type="user_account",
+            object_id=str(account.id),
+        )
+    )
+    session.commit()
+    rows = session.execute(
+        select(User, Member.name)
+        .outerjoin(Member, Member.id == User.member_id)
+        .order_by(User.email)
+    )
+    return render_template("staff/accounts.html", rows=list(rows), reset=(account.email, password))
+
+
+@bp.get("/aggregations/<string:job>")
+@login_required("staff")
+def aggregation(job: str) -> str:
+    """Show a job's progress; the page reloads itself until the job has finished."""
+    status = job_status(db(), settings(), job)
+    if status is None:
+        abort(404, description=f"No aggregation job {job}.")
+    finished = status["state"] in {"published", "failed"}
+    return render_template("staff/aggregation.html", status=status, finished=finished)
+
+
+@bp.get("/snapshots")
+@login_required("staff")
+def snapshots() -> str:
+    """List every snapshot, newest first."""
+    rows = db().scalars(select(Snapshot).order_by(Snapshot.id.desc()).limit(PAGE_SIZE))
+    return render_template("staff/snapshots.html", snapshots=list(rows))
+
+
+@bp.post("/snapshots/<int:snapshot_id>/withdraw")
+@login_required("staff")
+def withdraw(snapshot_id: int) -> Response | tuple[str, int]:
+    """Withdraw a published snapshot from the public, with the reason."""
+    session = db()
+    snapshot = session.get(Snapshot, snapshot_id)
+    if snapshot is None:
+        abort(404, description="No such snapshot.")
+    reason = request.form.get("reason", "").strip()
+    if snapshot.status != "published" or not reason:
+        flash(
+            "Give a reason to withdraw a snapshot."
+            if snapshot.status == "published"
+            else f"Snapshot {snapshot_id} is {snapshot.status}; only a published one can."
+        )
+        return redirect(url_for("staff.snapshots"))
+    snapshot.status = "withdrawn"
+    snapshot.withdrawn_reason = reason[:2000]
+    session.add(
+        AuditLog(
+            actor_id=web_user().id,
+            action="snapshot.withdraw",
+            object_type="snapshot",
+            object_id=str(snapshot_id),
+            details={"reason": reason[:2000]},
+        )
+    )
+    session.commit()
+    flash(f"Snapshot {snapshot_id} withdrawn.")
+    return redirect(url_for("staff.snapshots"))
+
+
+def _day(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@bp.get("/audit")
+@login_required("staff")
+def audit() -> str:
+    """Show the audit log, filtered by action, object, person and dates."""
+    filters = {
+        k: request.args.get(k, "").strip()
+        for k in ("action", "object_type", "actor", "since", "until")
+    }
+    query = (
+        select(AuditLog, User.email)
+        .outerjoin(User, User.id == AuditLog.actor_id)
+        .order_by(AuditLog.id.desc())
+    )
+    if filters["action"]:
+        query = query.where(AuditLog.action.startswith(filters["action"], autoescape=True))
+    if filters["object_type"]:
+        query = query.where(AuditLog.object_type == filters["object_type"])
+    if filters["actor"]:
+        query = query.where(User.email.contains(filters["actor"].lower(), autoescape=True))
+    since, until = _day(filters["since"]), _day(filters["until"])
+    if since:
+        query = query.where(AuditLog.at >= datetime.combine(since, time.min, tzinfo=UTC))
+    if until:
+        query = query.where(AuditLog.at <= datetime.combine(until, time.max, tzinfo=UTC))
+    rows = list(db().execute(query.limit(PAGE_SIZE)))
+    return render_template("staff/audit.html", rows=rows, filters=filters, now=utcnow())

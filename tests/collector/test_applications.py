@@ -1,0 +1,156 @@
+"""Membership applications: the public form, the API, and staff decisions."""
+
+from sqlalchemy import func, select
+
+from outcomes.models import Application, AuditLog, Facility, Member, User
+from tests.collector.web import make_login, post_form, sign_in
+from tests.factories import make_account
+
+GOOD = {
+    "organisation": "Bauxite Co",
+    "membership_class": "Production & Transformation",
+    "country": "gh",
+    "contact_name": "Ama Mensah",
+    "contact_email": "Ama@Bauxite.example",
+    "facilities": [{"name": "Mine A", "country": "GH", "people": 420}],
+    "external_certifications": [{"name": "ISO 14001", "valid_until": "2027-03-31"}],
+    "commitments": ["Report each year through the annual member survey"],
+    "accepts_code_of_conduct": True,
+}
+
+FORM = {
+    "organisation": "Smelter Ltd",
+    "membership_class": "Industrial Users",
+    "country": "NO",
+    "contact_name": "Kari Nordmann",
+    "contact_email": "kari@smelter.example",
+    "facility-0-name": "Plant 1",
+    "facility-0-country": "NO",
+    "facility-0-people": "250",
+    "certification-0-name": "ISO 45001",
+    "commitments": "Report each year through the annual member survey",
+    "accepts_code_of_conduct": "yes",
+}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def count(db, model) -> int:
+    return db.scalar(select(func.count()).select_from(model))
+
+
+def test_an_application_through_the_api_gets_201_and_a_reference(collector, db):
+    answer = collector.post("/api/v1/applications", json=GOOD)
+
+    assert answer.status_code == 201, answer.json
+    assert answer.json["reference"].startswith("APP-")
+    stored = db.scalars(select(Application)).one()
+    assert stored.country == "GH"
+    assert stored.contact_email == "ama@bauxite.example"
+    assert stored.details["facilities"][0]["people"] == 420
+
+
+def test_a_bad_application_names_each_field_and_stores_nothing(collector, db):
+    bad = {
+        **GOOD,
+        "country": "XX",
+        "membership_class": "Friends",
+        "contact_email": "not-an-address",
+        "facilities": [{"name": "Mine A", "country": "ZZ", "people": -3}],
+        "accepts_code_of_conduct": False,
+    }
+
+    answer = collector.post("/api/v1/applications", json=bad)
+
+    assert answer.status_code == 422
+    errors = answer.json["errors"]["json"]
+    assert "not an ISO 3166-1" in errors["country"][0]
+    assert {"membership_class", "contact_email", "accepts_code_of_conduct"} <= set(errors)
+    assert set(errors["facilities"]["0"]) == {"country", "people"}
+    assert count(db, Application) == 0
+
+
+def test_the_web_form_takes_an_application_and_confirms_with_its_reference(collector, db):
+    answer = post_form(collector, "/apply", FORM)
+
+    assert answer.status_code == 302
+    page = collector.get(answer.headers["Location"]).get_data(as_text=True)
+    reference = db.scalar(select(Application.reference))
+    assert reference in page
+    assert db.scalar(select(Application.details))["facilities"] == [
+        {"name": "Plant 1", "country": "NO", "people": 250}
+    ]
+
+
+def test_the_web_form_shows_errors_next_to_the_fields_and_keeps_the_answers(collector, db):
+    answer = post_form(
+        collector,
+        "/apply",
+        {**FORM, "facility-0-people": "lots", "country": "", "organisation": "<b>X</b>Co"},
+    )
+
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "Not a valid integer." in page
+    assert "not an ISO 3166-1" in page
+    assert "&lt;b&gt;X&lt;/b&gt;Co" in page  # escaped, never markup
+    assert count(db, Application) == 0
+
+
+def test_staff_approve_an_application_creating_the_member_its_facilities_and_an_account(
+    collector, db
+):
+    staff = make_login(db, role="staff")
+    db.commit()
+    reference = collector.post("/api/v1/applications", json=GOOD).json["reference"]
+    sign_in(collector, staff)
+
+    page = post_form(collector, f"/staff/applications/{reference}", {"decision": "approve"})
+
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    member = db.scalars(select(Member)).one()
+    assert member.name == "Bauxite Co"
+    assert db.scalar(select(Facility.people).where(Facility.member_id == member.id)) == 420
+    account = db.scalars(select(User).where(User.member_id == member.id)).one()
+    assert account.email in text
+    assert db.scalar(select(Application.status)) == "approved"
+    assert "application.approved" in db.scalars(select(AuditLog.action)).all()
+
+
+def test_a_rejection_needs_a_reason_and_records_it(collector, db):
+    staff = make_login(db, role="staff")
+    db.commit()
+    reference = collector.post("/api/v1/applications", json=GOOD).json["reference"]
+    sign_in(collector, staff)
+
+    without = post_form(collector, f"/staff/applications/{reference}", {"decision": "reject"})
+    assert without.status_code == 422
+    assert db.scalar(select(Application.status)) == "received"
+
+    post_form(
+        collector,
+        f"/staff/applications/{reference}",
+        {"decision": "reject", "reason": "Not eligible"},
+    )
+    db.rollback()  # end the read transaction to see the new decision
+    assert db.scalar(select(Application.decision_reason)) == "Not eligible"
+    assert count(db, Member) == 0
+
+
+def test_the_decision_api_approves_once_and_refuses_a_second_decision(collector, db):
+    staff = make_account(db, role="staff")
+    db.commit()
+    reference = collector.post("/api/v1/applications", json=GOOD).json["reference"]
+    path = f"/api/v1/applications/{reference}/decision"
+
+    first = collector.post(path, json={"decision": "approve"}, headers=auth(staff))
+    again = collector.post(path, json={"decision": "reject", "reason": "x"}, headers=auth(staff))
+
+    assert first.status_code == 200
+    assert first.json["account_email"] == "ama@bauxite.example"
+    assert len(first.json["temporary_password"]) >= 12
+    assert again.status_code == 409
+    assert count(db, Member) == 1

@@ -1,0 +1,112 @@
+"""Every API route x anonymous / member A / member B / staff: each cell asserted."""
+
+import pytest
+from sqlalchemy import func, select
+
+from collector import create_app
+from outcomes.models import Application, Outbox, SurveyRevision
+from tests.factories import make_account, make_survey
+
+ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
+APPLICATION = {
+    "organisation": "Bauxite Co",
+    "membership_class": "Civil Society",
+    "country": "GH",
+    "contact_name": "Ama Mensah",
+    "contact_email": "ama@bauxite.example",
+    "accepts_code_of_conduct": True,
+}
+ACTORS = ("anonymous", "member_a", "member_b", "staff")
+
+# (method, route, body) -> expected status for anonymous, member A, member B, staff.
+MATRIX = {
+    ("POST", "/api/v1/applications", "application"): (201, 201, 201, 201),
+    ("GET", "/api/v1/applications", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/applications/{reference}/decision", "approve"): (401, 403, 403, 200),
+    # Member B has no response of its own for 2025: it cannot see member A's.
+    ("GET", "/api/v1/surveys/{year}", None): (401, 200, 404, 403),
+    ("PUT", "/api/v1/surveys/{year}", "answers"): (401, 200, 200, 403),
+    ("POST", "/api/v1/aggregations", None): (401, 403, 403, 202),
+    ("GET", "/api/v1/aggregations/{job}", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/imports/{kind}", "csv"): (401, 403, 403, 201),
+}
+BODIES = {
+    "application": APPLICATION,
+    "approve": {"decision": "approve"},
+    "answers": ANSWERS,
+    "csv": b"body,held_on\nboard,2024-02-15\n",
+}
+
+
+@pytest.fixture
+def world(collector, db):
+    """Member A with a 2025 response, member B without, a staff token, an application, a job."""
+    make_survey(db)
+    tokens = {
+        "member_a": make_account(db),
+        "member_b": make_account(db),
+        "staff": make_account(db, role="staff"),
+    }
+    db.commit()
+    a = {"Authorization": f"Bearer {tokens['member_a']}"}
+    assert collector.put("/api/v1/surveys/2025", json=ANSWERS, headers=a).status_code == 200
+    reference = collector.post("/api/v1/applications", json=APPLICATION).json["reference"]
+    job = db.scalar(select(Outbox.job_id))
+    return tokens, {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("cell", list(MATRIX), ids=lambda cell: f"{cell[0]} {cell[1]}")
+def test_each_route_answers_each_kind_of_caller_as_the_matrix_says(
+    collector, db, world, cell, actor
+):
+    tokens, ids = world
+    method, route, body = cell
+    headers = {"Authorization": f"Bearer {tokens[actor]}"} if actor in tokens else {}
+    payload = BODIES.get(body)
+    sent = (
+        {"data": payload, "content_type": "text/csv"}
+        if isinstance(payload, bytes)
+        else {"json": payload}
+    )
+    answer = collector.open(route.format(**ids), method=method, headers=headers, **sent)
+    expected = MATRIX[cell][ACTORS.index(actor)]
+    assert answer.status_code == expected, answer.json
+    if expected >= 400:
+        assert answer.json["errors"]
+
+
+def test_a_member_writing_its_survey_never_touches_another_members_response(collector, db, world):
+    tokens, _ids = world
+    b = {"Authorization": f"Bearer {tokens['member_b']}"}
+    collector.put(
+        "/api/v1/surveys/2025", json={"answers": {**ANSWERS["answers"], "employees": 7}}, headers=b
+    )
+    a = {"Authorization": f"Bearer {tokens['member_a']}"}
+    assert collector.get("/api/v1/surveys/2025", headers=a).json["answers"]["employees"] == 120
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(SurveyRevision)) == 2
+
+
+def test_the_matrix_covers_every_api_route_and_the_openapi_document_describes_them(settings):
+    app = create_app(settings)
+    routes = {
+        (method, rule.rule.replace("<int:", "{").replace("<string:", "{").replace(">", "}"))
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes == {(method, route) for method, route, _body in MATRIX}
+    spec = app.test_client().get("/api/openapi.json").json
+    for method, route in routes:
+        operation = spec["paths"][route][method.lower()]
+        codes = set(operation["responses"])
+        assert any(code.startswith("2") for code in codes), (method, route)
+        assert codes & {"401", "422"}, (method, route)
+        assert operation.get("summary") or operation.get("description"), (method, route)
+
+
+def test_a_public_application_never_needs_a_token_but_is_validated(collector, db):
+    answer = collector.post("/api/v1/applications", json={"organisation": "X"})
+    assert answer.status_code == 422
+    assert db.scalar(select(func.count()).select_from(Application)) == 0

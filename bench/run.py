@@ -435,7 +435,8 @@ def freshness(cfg: Config, tokens: list[str], running: Services, dashboard: int)
             "the interval between submissions at 200/s",
             "p95 <= 1 s",
             p95 <= 1.0,
-            f"background {result.throughput:,.0f} req/s achieved, errors {result.errors}, "
+            f"background {result.throughput:,.0f} req/s achieved ({result.skipped} not sent in "
+            f"time), errors {result.errors}, "
             f"p99 {result.percentile(99):.0f} ms; {snapshots} snapshots in the database",
         )
     ]

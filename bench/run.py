@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 import redis
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from bench import ceiling, load
 from bench.generate import OPEN_YEAR, add_member_tokens, generate, log, prepare_database, submission
@@ -179,11 +179,43 @@ def purge_queue(cfg: Config) -> None:
 # -- P1 / P2: submissions -----------------------------------------------------------------
 
 
+def endpoint_statements(cfg: Config, url: str, token: str) -> int:
+    """Count the SQL statements one survey PUT sends (BEGIN and COMMIT aside), in process."""
+    from collector import create_app
+    from outcomes.config import Settings
+
+    settings = Settings(
+        database_url=url,
+        broker_url=cfg.redis_url,
+        queue_name=cfg.queue,
+        secret_key="bench-" + uuid.uuid4().hex,
+    )
+    client = create_app(settings).test_client()
+    engine = get_engine(url)
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.split()[0].upper() not in ("BEGIN", "COMMIT"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answer = client.put(
+            f"/api/v1/surveys/{OPEN_YEAR}",
+            json={"status": "submitted", "answers": submission(random.Random(4))},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen) if answer.status_code == 200 else -answer.status_code
+
+
 def submissions(
     cfg: Config, url: str, tokens: list[str], label: str, targets: dict[str, Any]
 ) -> list[Figure]:
     """Measure validated survey PUTs at 2 and 16 connections beside the bare SQL's ceiling."""
     results: dict[int, load.LoadResult] = {}
+    statements = endpoint_statements(cfg, url, tokens[-1])
     with services(cfg, url, label) as running:
         port = running.start("collector", workers=cfg.web_workers)
         make = put_maker(tokens, port=port)
@@ -197,6 +229,9 @@ def submissions(
     purge_queue(cfg)
     postgres = url.startswith("postgresql")
     sql = ceiling.script("postgresql" if postgres else "sqlite", submission(random.Random(2)))
+    same = (
+        f"endpoint {statements} SQL statements per PUT, ceiling {ceiling.statement_count(sql) - 2}"
+    )
     figures = []
     for conns, result in results.items():
         log(f"{label}: ceiling at {conns} clients")
@@ -221,7 +256,7 @@ def submissions(
                 f"{how}: {top.tps:,.0f} tps, p99 {top.p99_ms:.1f} ms",
                 targets["throughput"],
                 _throughput_met(result, top, targets),
-                f"statuses {statuses}, errors {result.errors}",
+                f"statuses {statuses}, errors {result.errors}; {same}",
             )
         )
         figures.append(

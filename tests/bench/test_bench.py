@@ -3,6 +3,7 @@
 import asyncio
 import random
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from sqlalchemy import func, select
@@ -51,11 +52,12 @@ def test_submissions_through_gunicorn_and_their_ceiling_run_without_errors(setti
     data = generate(settings.database_url, members=250, answers=1000, accounts=2)
     with serving("collector", settings) as base:
         port = int(base.rsplit(":", 1)[1])
-        result = asyncio.run(
-            load.closed_loop(
-                "127.0.0.1", port, put_maker(data.tokens, port=port), connections=2, seconds=1
-            )
+        run = load.closed_loop(
+            "127.0.0.1", port, put_maker(data.tokens, port=port), connections=2, seconds=1
         )
+        # A thread of its own: the session's Playwright browser keeps an event loop running here.
+        with ThreadPoolExecutor(1) as thread:
+            result = thread.submit(asyncio.run, run).result()
     dialect = "postgresql" if settings.database_url.startswith("postgresql") else "sqlite"
     sql = ceiling.script(dialect, submission(random.Random(2)))
     if dialect == "sqlite":

@@ -120,6 +120,16 @@ def prepare_database(url: str) -> None:
     upgrade(url)
 
 
+def drop_database(url: str) -> None:
+    """Drop a PostgreSQL database the bench made (a large one it no longer needs)."""
+    get_engine(url).dispose()
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def generate(
     url: str,
     *,

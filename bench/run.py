@@ -29,7 +29,15 @@ import redis
 from sqlalchemy import event, func, select, text
 
 from bench import ceiling, load
-from bench.generate import OPEN_YEAR, add_member_tokens, generate, log, prepare_database, submission
+from bench.generate import (
+    OPEN_YEAR,
+    add_member_tokens,
+    drop_database,
+    generate,
+    log,
+    prepare_database,
+    submission,
+)
 from bench.handsql import hand_cells, same_cells
 from outcomes import models as m
 from outcomes.db import get_engine
@@ -351,7 +359,7 @@ def scaling(cfg: Config, base_seconds: float) -> list[Figure]:
     log(f"P5: generating {cfg.scale_to:,} answers")
     data = generate(url, members=cfg.members, answers=cfg.scale_to)
     seconds, _ = rebuild_seconds(url)
-    get_engine(url).dispose()
+    drop_database(url)
     factor = data.answers / max(1, cfg.answers)
     return [
         Figure(

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 
-.PHONY: run test lint lock clean
+.PHONY: run test lint bench lock clean
 
 run: $(STAMP)
 	$(BIN)/outcomes run
@@ -16,6 +16,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/outcomes
+
+# Performance beside same-run baselines (BENCHMARKS.md): PostgreSQL, Redis, pgbench, Chromium on
+# loopback; ~10 minutes. Pass options through, e.g. make bench BENCH_ARGS="--scale-to 0".
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Outcomes needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'

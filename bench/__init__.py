@@ -1,0 +1,1 @@
+"""Benchmarks: a data generator at a chosen scale and `make bench`, which measures the system."""

@@ -1,0 +1,819 @@
+"""`make bench`: measure the system beside same-run baselines, print one table, write results.json.
+
+Every load is bounded in time and stays on 127.0.0.1. Run `python -m bench.run --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from sqlalchemy import event, func, select, text
+
+from bench import ceiling, load
+from bench.generate import (
+    OPEN_YEAR,
+    add_member_tokens,
+    drop_database,
+    generate,
+    log,
+    prepare_database,
+    submission,
+)
+from bench.handsql import hand_cells, same_cells
+from outcomes import models as m
+from outcomes.db import get_engine
+from outcomes.runner import free_port, wait_until_healthy
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTCOMES = str(Path(sys.executable).parent / "outcomes")
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Figure:
+    """One measured figure beside its same-run baseline and its target."""
+
+    key: str
+    what: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_what: str = ""
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """Return the figure divided by its baseline."""
+        return self.value / self.baseline if self.baseline else None
+
+
+@dataclass
+class Config:
+    """What one bench run measures and at which scale."""
+
+    pg_url: str
+    redis_url: str
+    sqlite_path: Path
+    members: int = 5000
+    answers: int = 1_000_000
+    scale_to: int = 5_000_000
+    sqlite_answers: int = 200_000
+    seconds: float = 15.0
+    web_workers: int = 4
+    accounts: int = 64
+    browser: bool = True
+    queue: str = field(default_factory=lambda: f"outcomes-bench-{uuid.uuid4().hex[:8]}")
+
+
+class Services:
+    """The `outcomes serve ...` processes of one phase, stopped together."""
+
+    def __init__(self, cfg: Config, database_url: str, logdir: Path) -> None:
+        self.cfg, self.logdir = cfg, logdir
+        self.ports = {"collector": free_port(0), "dashboard": free_port(0)}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "BROKER_URL": cfg.redis_url,
+            "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+            "CELERY_QUEUE": cfg.queue,
+            "COLLECTOR_PORT": str(self.ports["collector"]),
+            "DASHBOARD_PORT": str(self.ports["dashboard"]),
+            "OUTCOMES_DATA_DIR": str(logdir),
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, service: str, *, workers: int) -> int:
+        """Start one service and wait until it is ready; return its port (0 for the worker)."""
+        logfile = (self.logdir / f"{service}.log").open("ab")
+        process = subprocess.Popen(
+            [OUTCOMES, "serve", service, "--workers", str(workers)],
+            env=self.env,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[service] = process
+        if service == "worker":
+            deadline = time.monotonic() + 60
+            while b" ready." not in (self.logdir / "worker.log").read_bytes():
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the worker did not start; see worker.log")
+                time.sleep(0.2)
+            return 0
+        port = self.ports[service]
+        wait_until_healthy(f"http://{HOST}:{port}/healthz", timeout=60, process=process)
+        return port
+
+    def log_count(self, service: str, needle: bytes) -> int:
+        """Count a phrase in a service's log."""
+        path = self.logdir / f"{service}.log"
+        return path.read_bytes().count(needle) if path.exists() else 0
+
+    def stop(self) -> None:
+        """Stop every process this phase started, by its own process group."""
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+
+@contextlib.contextmanager
+def services(cfg: Config, database_url: str, name: str) -> Iterator[Services]:
+    """Yield a phase's services and stop them afterwards, whatever happens."""
+    logdir = ROOT / "var" / "bench" / name
+    logdir.mkdir(parents=True, exist_ok=True)
+    for old in logdir.glob("*.log"):
+        old.unlink()
+    running = Services(cfg, database_url, logdir)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def put_maker(tokens: list[str], *, port: int, seed: int = 1) -> load.RequestMaker:
+    """Return a maker of survey PUTs: connection c submits as member c, varied answers."""
+    rng = random.Random(seed)
+    bodies = [orjson.dumps({"status": "submitted", "answers": submission(rng)}) for _ in range(97)]
+
+    def make(c: int, i: int) -> bytes:
+        return load.request(
+            "PUT",
+            f"/api/v1/surveys/{OPEN_YEAR}",
+            host=f"{HOST}:{port}",
+            body=bodies[i % len(bodies)],
+            headers={
+                "Authorization": f"Bearer {tokens[c % len(tokens)]}",
+                "Content-Type": "application/json",
+            },
+        )
+
+    return make
+
+
+def purge_queue(cfg: Config) -> None:
+    """Drop the tasks no worker took (P1, P2 run without one) so later phases start clean."""
+    redis.Redis.from_url(cfg.redis_url).delete(cfg.queue)
+
+
+# -- P1 / P2: submissions -----------------------------------------------------------------
+
+
+def endpoint_statements(cfg: Config, url: str, token: str) -> int:
+    """Count the SQL statements one survey PUT sends (BEGIN and COMMIT aside), in process."""
+    from collector import create_app
+    from outcomes.config import Settings
+
+    settings = Settings(
+        database_url=url,
+        broker_url=cfg.redis_url,
+        queue_name=cfg.queue,
+        secret_key="bench-" + uuid.uuid4().hex,
+    )
+    client = create_app(settings).test_client()
+    engine = get_engine(url)
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.split()[0].upper() not in ("BEGIN", "COMMIT"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answer = client.put(
+            f"/api/v1/surveys/{OPEN_YEAR}",
+            json={"status": "submitted", "answers": submission(random.Random(4))},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen) if answer.status_code == 200 else -answer.status_code
+
+
+def submissions(
+    cfg: Config, url: str, tokens: list[str], label: str, targets: dict[str, Any]
+) -> list[Figure]:
+    """Measure validated survey PUTs at 2 and 16 connections beside the bare SQL's ceiling."""
+    results: dict[int, load.LoadResult] = {}
+    statements = endpoint_statements(cfg, url, tokens[-1])
+    with services(cfg, url, label) as running:
+        port = running.start("collector", workers=cfg.web_workers)
+        make = put_maker(tokens, port=port)
+        asyncio.run(load.closed_loop(HOST, port, make, connections=16, seconds=2))  # warm up
+        for conns in (2, 16):
+            log(f"{label}: {conns} connections for {cfg.seconds:.0f} s")
+            results[conns] = asyncio.run(
+                load.closed_loop(HOST, port, make, connections=conns, seconds=cfg.seconds)
+            )
+        locked_in_log = running.log_count("collector", b"database is locked")
+    purge_queue(cfg)
+    postgres = url.startswith("postgresql")
+    sql = ceiling.script("postgresql" if postgres else "sqlite", submission(random.Random(2)))
+    same = (
+        f"endpoint {statements} SQL statements per PUT, ceiling {ceiling.statement_count(sql) - 2}"
+    )
+    figures = []
+    for conns, result in results.items():
+        log(f"{label}: ceiling at {conns} clients")
+        if postgres:
+            top = ceiling.pgbench(
+                url, sql, clients=conns, seconds=int(cfg.seconds), accounts=cfg.accounts
+            )
+            how = "pgbench, same SQL"
+        else:
+            top = ceiling.sqlite_loop(
+                str(cfg.sqlite_path), sql, clients=conns, seconds=cfg.seconds, accounts=cfg.accounts
+            )
+            how = "sqlite3 loop, same SQL"
+        statuses = dict(result.statuses)
+        figures.append(
+            Figure(
+                f"{label} {conns}c",
+                f"survey PUT throughput, {conns} connections",
+                result.throughput,
+                "req/s",
+                top.tps,
+                f"{how}: {top.tps:,.0f} tps, p99 {top.p99_ms:.1f} ms",
+                targets["throughput"],
+                _throughput_met(result, top, targets),
+                f"statuses {statuses}, errors {result.errors}; {same}",
+            )
+        )
+        figures.append(
+            Figure(
+                f"{label} {conns}c p50/p99",
+                f"survey PUT latency p50 {result.percentile(50):.1f} ms, {conns} connections",
+                result.percentile(99),
+                "ms p99",
+                top.p99_ms,
+                f"{how} p99",
+                targets["p99"] if conns == 16 else "",
+                result.percentile(99) <= 25 if conns == 16 and postgres else None,
+            )
+        )
+    figures.append(
+        Figure(
+            f"{label} errors",
+            "non-200 answers or failed connections (all runs)"
+            + ("" if postgres else ', and "database is locked" in answers and logs'),
+            sum(r.errors for r in results.values())
+            + (0 if postgres else sum(r.locked for r in results.values()) + locked_in_log),
+            "count",
+            target="0",
+            met=sum(r.errors + r.locked for r in results.values()) + locked_in_log == 0,
+        )
+    )
+    return figures
+
+
+def _throughput_met(result: load.LoadResult, top: ceiling.Ceiling, targets: dict[str, Any]) -> bool:
+    if "ratio" in targets:
+        return result.throughput >= targets["ratio"] * top.tps
+    return result.throughput >= targets["absolute"]
+
+
+# -- P4 / P5: full rebuild ---------------------------------------------------------------
+
+
+def rebuild_seconds(url: str, runs: int = 3) -> tuple[float, list[tuple[Any, ...]]]:
+    """Return the median seconds of forced full rebuilds, and the last snapshot's cells."""
+    from aggregator.build import build_snapshot
+
+    engine = get_engine(url)
+    times = []
+    snapshot_id = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        snapshot_id = build_snapshot(engine, trigger="bench", force=True).snapshot_id
+        times.append(time.perf_counter() - started)
+    v = m.IndicatorValue
+    with engine.connect() as conn:
+        cells = [
+            tuple(row)
+            for row in conn.execute(
+                select(
+                    v.indicator, v.period, v.breakdown, v.category, v.value, v.contributors
+                ).where(v.snapshot_id == snapshot_id)
+            )
+        ]
+    return statistics.median(times), cells
+
+
+def rebuild(cfg: Config, url: str, answers: int) -> tuple[list[Figure], float]:
+    """Measure P4: the full rebuild beside the best hand-written SQL for the same cells."""
+    seconds, built = rebuild_seconds(url)
+    engine = get_engine(url)
+    hand = [hand_cells(engine, as_of=date.today()) for _ in range(3)]
+    hand_seconds = statistics.median(h[0] for h in hand)
+    agree = same_cells(hand[-1][1], built)
+    uncovered = hand[-1][2]
+    note = f"{len(built)} cells; hand SQL {'agrees' if agree else 'DISAGREES'} with the snapshot"
+    if uncovered:
+        note += f"; {uncovered} indicators without hand SQL ran their own SELECTs"
+    figure = Figure(
+        "P4",
+        f"full rebuild of every indicator, {answers:,} answers",
+        seconds,
+        "s",
+        hand_seconds,
+        "one hand-written SQL for the same cells",
+        "<= 1.5x",
+        seconds <= 1.5 * hand_seconds,
+        note,
+    )
+    return [figure], seconds
+
+
+def scaling(cfg: Config, base_seconds: float) -> list[Figure]:
+    """Measure P5: the rebuild on a data set `scale_to / answers` times larger."""
+    url = cfg.pg_url.rsplit("/", 1)[0] + "/outcomes_bench_scale"
+    prepare_database(url)
+    log(f"P5: generating {cfg.scale_to:,} answers")
+    data = generate(url, members=cfg.members, answers=cfg.scale_to)
+    seconds, _ = rebuild_seconds(url)
+    drop_database(url)
+    factor = data.answers / max(1, cfg.answers)
+    return [
+        Figure(
+            "P5",
+            f"full rebuild at {data.answers:,} answers ({factor:.1f}x the records)",
+            seconds,
+            "s",
+            base_seconds,
+            f"full rebuild at {cfg.answers:,} answers (P4)",
+            f"<= {1.1 * factor:.1f}x",
+            seconds <= 1.1 * factor * base_seconds,
+            f"generated in {data.seconds:.0f} s",
+        )
+    ]
+
+
+# -- P6: freshness ------------------------------------------------------------------------
+
+
+def responding(snapshot: dict[str, Any]) -> float:
+    """Return the published count of members who responded in the open reporting year."""
+    for cell in snapshot["indicators"]["survey_response_rate"]["cells"]:
+        if (cell["period"], cell["breakdown"], cell["category"]) == (
+            str(OPEN_YEAR),
+            "coverage",
+            "responding",
+        ):
+            return float(cell["value"])
+    return 0.0
+
+
+async def _freshness(
+    cfg: Config, collector: int, dashboard: int, tokens: list[str], probes: list[str]
+) -> tuple[load.LoadResult, list[float]]:
+    latest = load.request("GET", "/api/v1/snapshots/latest", host=f"{HOST}:{dashboard}")
+    reader = load.Client(HOST, dashboard)
+    writer = load.Client(HOST, collector)
+    rng = random.Random(3)
+    seen: list[float] = []
+
+    async def count() -> float:
+        status, body = await reader.send(latest)
+        return responding(orjson.loads(body)) if status == 200 else -1.0
+
+    async def probe() -> None:
+        await asyncio.sleep(1)
+        deadline = time.perf_counter() + cfg.seconds - 2
+        for token in probes:
+            if time.perf_counter() > deadline:
+                break
+            before = await count()
+            body = orjson.dumps({"status": "submitted", "answers": submission(rng)})
+            put = load.request(
+                "PUT",
+                f"/api/v1/surveys/{OPEN_YEAR}",
+                host=f"{HOST}:{collector}",
+                body=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            started = time.perf_counter()
+            status, _ = await writer.send(put)
+            if status != 200:
+                seen.append(float("inf"))
+                continue
+            while await count() < before + 1 and time.perf_counter() - started < 10:
+                await asyncio.sleep(0.01)
+            seen.append(time.perf_counter() - started)
+            await asyncio.sleep(0.2)
+
+    background = load.fixed_rate(
+        HOST, collector, put_maker(tokens, port=collector), rate=200, seconds=cfg.seconds
+    )
+    result, _ = await asyncio.gather(background, probe())
+    return result, seen
+
+
+def freshness(cfg: Config, tokens: list[str], running: Services, dashboard: int) -> list[Figure]:
+    """Measure P6: submit -> visible in the dashboard's latest snapshot, under 200 submissions/s."""
+    engine = get_engine(cfg.pg_url)
+    with engine.connect() as conn:
+        fresh = list(
+            conn.scalars(
+                select(m.Member.id)
+                .where(
+                    m.Member.id > cfg.accounts,
+                    m.Member.id.not_in(
+                        select(m.SurveyResponse.member_id).where(m.SurveyResponse.year == OPEN_YEAR)
+                    ),
+                )
+                .order_by(m.Member.id)
+                .limit(200)
+            )
+        )
+    probes = add_member_tokens(cfg.pg_url, fresh)
+    collector = running.start("collector", workers=cfg.web_workers)
+    running.start("worker", workers=2)
+    # Let the worker publish a snapshot of everything submitted so far before measuring.
+    asyncio.run(
+        load.fixed_rate(HOST, collector, put_maker(tokens, port=collector), rate=20, seconds=1)
+    )
+    time.sleep(3)
+    log(f"P6: 200 submissions/s for {cfg.seconds:.0f} s with freshness probes")
+    result, seen = asyncio.run(_freshness(cfg, collector, dashboard, tokens, probes))
+    ordered = sorted(seen) or [float("nan")]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
+    with engine.connect() as conn:
+        snapshots = conn.scalar(select(func.count()).select_from(m.Snapshot))
+    return [
+        Figure(
+            "P6",
+            f"submit -> visible in the published snapshot, p95 of {len(seen)} probes "
+            f"(median {statistics.median(ordered):.2f} s)",
+            p95,
+            "s",
+            1 / 200,
+            "the interval between submissions at 200/s",
+            "p95 <= 1 s",
+            p95 <= 1.0,
+            f"background {result.throughput:,.0f} req/s achieved ({result.skipped} not sent in "
+            f"time), errors {result.errors}, "
+            f"p99 {result.percentile(99):.0f} ms; {snapshots} snapshots in the database",
+        )
+    ]
+
+
+# -- P9 / P10 / export: dashboard ---------------------------------------------------------
+
+
+async def _timings(port: int, path: str, n: int) -> list[float]:
+    client = load.Client(HOST, port)
+    raw = load.request("GET", path, host=f"{HOST}:{port}")
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        status, _ = await client.send(raw)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}")
+        times.append(time.perf_counter() - started)
+    client.close()
+    return times
+
+
+def p95_ms(times: list[float]) -> float:
+    """Return the 95th percentile of durations, in milliseconds."""
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)] * 1000
+
+
+def dashboard_figures(cfg: Config, port: int) -> list[Figure]:
+    """Measure P9: the data API and the page layout of the latest snapshot, p95."""
+    from dashboard.data import load_snapshot
+    from dashboard.layout import page
+
+    floor = p95_ms(asyncio.run(_timings(port, "/healthz", 200)))
+    figures = []
+    for path, what in (
+        ("/api/v1/snapshots/latest", "data API (latest snapshot, JSON)"),
+        ("/_dash-layout", "page layout callback (per page load)"),
+    ):
+        times = asyncio.run(_timings(port, path, 300))
+        figures.append(
+            Figure(
+                "P9",
+                f"{what}: GET {path} through gunicorn",
+                p95_ms(times),
+                "ms p95",
+                floor,
+                "GET /healthz p95, same server",
+                "p95 <= 15 ms",
+                p95_ms(times) <= 15,
+            )
+        )
+    inproc = []
+    for _ in range(300):
+        started = time.perf_counter()
+        page(load_snapshot(cfg.pg_url))
+        inproc.append(time.perf_counter() - started)
+    figures.append(
+        Figure(
+            "P9",
+            "layout function page(load_snapshot()) in process",
+            p95_ms(inproc),
+            "ms p95",
+            target="p95 <= 15 ms",
+            met=p95_ms(inproc) <= 15,
+        )
+    )
+    return figures
+
+
+def browser_figures(port: int) -> list[Figure]:
+    """Measure P10: first contentful paint in headless Chromium and the page's gzipped weight."""
+    import gzip
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        return [Figure("P10", f"no Chromium at {chromium}: not measured", 0, "", met=None)]
+    fcp = "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1"
+    base = f"http://{HOST}:{port}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        paints, floors, urls = [], [], set()
+        for _ in range(5):
+            page = browser.new_page()
+            page.on("response", lambda r: urls.add(r.url))
+            page.goto(base + "/")
+            page.locator("[id^=tile-value-]").first.wait_for(timeout=15000)
+            paints.append(page.evaluate(fcp))
+            page.close()
+            page = browser.new_page()
+            page.goto(base + "/healthz")
+            floors.append(page.evaluate(fcp))
+            page.close()
+        browser.close()
+    weight = 0
+    for url in sorted(urls):
+        if url.startswith(base):
+            with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (loopback)
+                weight += len(gzip.compress(answer.read(), 6))
+    paint = statistics.median(paints)
+    return [
+        Figure(
+            "P10",
+            "first contentful paint of / in headless Chromium (median of 5)",
+            paint,
+            "ms",
+            statistics.median(floors),
+            "first paint of /healthz, same browser",
+            "<= 1000 ms",
+            0 <= paint <= 1000,
+        ),
+        Figure(
+            "P10",
+            f"page weight: {len(urls)} responses, each gzipped",
+            weight / 1e6,
+            "MB",
+            target="<= 1.2 MB",
+            met=weight <= 1.2e6,
+        ),
+    ]
+
+
+def _peak_rss_kb(master: int) -> int:
+    """Return the largest peak RSS (VmHWM) among a gunicorn master's worker processes."""
+    peak = 0
+    for task in Path(f"/proc/{master}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+    return peak
+
+
+def export_figures(cfg: Config, port: int, master: int) -> list[Figure]:
+    """Measure the CSV export: the dashboard's snapshot CSV now; 1M answers once it exists."""
+    before = _peak_rss_kb(master)
+    times = asyncio.run(_timings(port, "/api/v1/snapshots/latest?format=csv", 50))
+    after = _peak_rss_kb(master)
+    engine = get_engine(cfg.pg_url)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+        started = time.perf_counter()
+        size = 0
+        with cursor.copy(
+            "COPY (SELECT a.* FROM survey_answer a) TO STDOUT WITH (FORMAT csv, HEADER)"
+        ) as copy:
+            for chunk in copy:
+                size += len(chunk)
+        answers_seconds = time.perf_counter() - started
+        snapshot = raw.driver_connection.execute(  # type: ignore[union-attr]
+            "SELECT max(id) FROM snapshot WHERE status = 'published'"
+        ).fetchone()[0]
+        started = time.perf_counter()
+        with cursor.copy(
+            f"COPY (SELECT * FROM indicator_value WHERE snapshot_id = {int(snapshot)}) "
+            "TO STDOUT WITH (FORMAT csv, HEADER)"
+        ) as copy:
+            for _chunk in copy:
+                pass
+        cells_seconds = time.perf_counter() - started
+    finally:
+        raw.close()
+    return [
+        Figure(
+            "Export",
+            "snapshot CSV from the dashboard (GET /api/v1/snapshots/latest?format=csv), median",
+            statistics.median(times) * 1000,
+            "ms",
+            cells_seconds * 1000,
+            "COPY of the same cells to CSV",
+            "flat memory",
+            None,
+            f"worker peak RSS {before / 1024:.0f} -> {after / 1024:.0f} MB over 50 exports",
+        ),
+        Figure(
+            "Export",
+            "CSV of every survey answer: no streaming exporter on this branch yet (pending)",
+            answers_seconds,
+            "s (floor)",
+            note=f"floor: PostgreSQL COPY of {size / 1e6:.0f} MB of answers CSV through psycopg",
+        ),
+    ]
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def machine(cfg: Config) -> dict[str, Any]:
+    """Describe the machine and the versions the figures were measured with."""
+    import gunicorn
+    import sqlalchemy
+
+    meminfo = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
+    with get_engine(cfg.pg_url).connect() as conn:
+        pg = conn.scalar(text("SHOW server_version"))
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(int(meminfo) / 1024 / 1024, 1),
+        "load_average_at_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "sqlite": sqlite3.sqlite_version,
+        "redis": redis.Redis.from_url(cfg.redis_url).info("server")["redis_version"],
+        "gunicorn": gunicorn.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "kernel": platform.release(),
+    }
+
+
+def table(figures: list[Figure]) -> str:
+    """Render the figures as one plain-text table."""
+    rows = [("id", "figure", "measured", "baseline (same run)", "ratio", "target", "met")]
+    for f in figures:
+        ratio = f"{f.ratio:.2f}x" if f.ratio is not None else ""
+        baseline = f"{f.baseline:,.4g} ({f.baseline_what})" if f.baseline else f.baseline_what
+        met = {True: "yes", False: "NO", None: ""}[f.met]
+        rows.append((f.key, f.what, f"{f.value:,.4g} {f.unit}", baseline, ratio, f.target, met))
+    widths = [min(70, max(len(r[i]) for r in rows)) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append(" | ".join(cell[: widths[i]].ljust(widths[i]) for i, cell in enumerate(row)))
+        if n == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    notes = [f"  {f.key}: {f.note}" for f in figures if f.note]
+    return "\n".join(lines + (["notes:", *notes] if notes else []))
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    """Run every measurement in order and return the results."""
+    started = time.perf_counter()
+    figures: list[Figure] = []
+    info: dict[str, Any] = {}
+
+    log(f"P4 data set: {cfg.members:,} members, {cfg.answers:,} answers on PostgreSQL")
+    prepare_database(cfg.pg_url)
+    data = generate(cfg.pg_url, members=cfg.members, answers=cfg.answers, accounts=cfg.accounts)
+    info["machine"] = machine(cfg)
+    info["data_set"] = {"rows": data.rows, "load_seconds": round(data.seconds, 1)}
+    part, base_seconds = rebuild(cfg, cfg.pg_url, data.answers)
+    figures += part
+    if cfg.scale_to:
+        figures += scaling(cfg, base_seconds)
+
+    log("P1: submissions on PostgreSQL")
+    figures += submissions(
+        cfg,
+        cfg.pg_url,
+        data.tokens,
+        "P1",
+        {"ratio": 0.6, "throughput": ">= 60% of ceiling", "p99": "p99 <= 25 ms"},
+    )
+
+    with services(cfg, cfg.pg_url, "P6") as running:
+        dashboard = running.start("dashboard", workers=2)
+        figures += freshness(cfg, data.tokens, running, dashboard)
+        for service in ("collector", "worker"):
+            process = running.processes.pop(service)
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        log("P9, P10, export: the dashboard")
+        figures += dashboard_figures(cfg, dashboard)
+        if cfg.browser:
+            figures += browser_figures(dashboard)
+        figures += export_figures(cfg, dashboard, running.processes["dashboard"].pid)
+
+    log("P2: submissions on SQLite")
+    sqlite_url = f"sqlite:///{cfg.sqlite_path}"
+    prepare_database(sqlite_url)
+    lite = generate(
+        sqlite_url, members=cfg.members, answers=cfg.sqlite_answers, accounts=cfg.accounts
+    )
+    figures += submissions(
+        cfg,
+        sqlite_url,
+        lite.tokens,
+        "P2",
+        {"absolute": 3000, "throughput": ">= 3,000/s", "p99": ""},
+    )
+    purge_queue(cfg)
+    info["machine"]["load_average_at_end"] = os.getloadavg()
+    info["seconds"] = round(time.perf_counter() - started, 1)
+    info["config"] = {k: str(v) for k, v in asdict(cfg).items()}
+    info["figures"] = [{**asdict(f), "ratio": f.ratio} for f in figures]
+    info["table"] = table(figures)
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark from the command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument(
+        "--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/outcomes_bench"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--members", type=int, default=5000)
+    parser.add_argument("--answers", type=int, default=1_000_000)
+    parser.add_argument(
+        "--scale-to", type=int, default=5_000_000, help="P5's larger data set (0 skips P5)"
+    )
+    parser.add_argument("--sqlite-answers", type=int, default=200_000)
+    parser.add_argument("--seconds", type=float, default=15, help="length of each load run")
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--no-browser", action="store_true", help="skip P10")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    args = parser.parse_args(argv)
+    cfg = Config(
+        pg_url=args.pg_url,
+        redis_url=args.redis_url,
+        sqlite_path=ROOT / "var" / "bench" / "bench.db",
+        members=args.members,
+        answers=args.answers,
+        scale_to=args.scale_to,
+        sqlite_answers=args.sqlite_answers,
+        seconds=args.seconds,
+        web_workers=args.web_workers,
+        browser=not args.no_browser,
+    )
+    results = run(cfg)
+    args.out.write_bytes(
+        orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    )
+    print(results["table"])
+    print(f"\n{results['seconds']:.0f} s; machine: {results['machine']}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 
-.PHONY: run test lint lock clean
+.PHONY: run test lint faults lock clean
 
 run: $(STAMP)
 	$(BIN)/outcomes run
@@ -16,6 +16,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/outcomes
+	$(BIN)/bandit -q -r shared services --severity-level medium
+
+# The long randomized fault run (README "Fault tests"); e.g. make faults FAULTS_ARGS="--seed 7".
+FAULTS_ARGS ?=
+faults: $(STAMP)
+	$(BIN)/python -m faults $(FAULTS_ARGS)
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Outcomes needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'

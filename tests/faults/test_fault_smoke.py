@@ -36,6 +36,7 @@ def test_a_killed_worker_and_a_redis_outage_break_no_invariant(smoke):
         assert outcome.acks > 0, "the load acknowledged nothing, so nothing was tested"
         broken = {c: outcome.results[c] for c in INVARIANTS if not outcome.held(c)}
         assert broken == {}, f"{outcome.fault.code}: {broken}"
+        assert outcome.failed_runs == 0, "a run failed although the fault left it able to finish"
 
 
 def test_the_rebuild_check_notices_a_snapshot_that_differs_from_its_data(smoke):

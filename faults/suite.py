@@ -43,31 +43,60 @@ class Env:
 # Finding the run in progress -----------------------------------------------------------------
 
 
-def lock_holder(env: Env) -> tuple[Service, psutil.Process] | None:
-    """Return the worker and pool child that hold the publish lock now (PostgreSQL only)."""
+# What the holder of the publish lock last ran tells how far its run got (pg_stat_activity.query).
+PHASES = {
+    "any": (),
+    "build": ("INSERT INTO indicator_value",),
+    "publish": (
+        "UPDATE indicator_value",
+        "SELECT indicator_value.indicator",
+        "UPDATE snapshot",
+        "UPDATE outbox",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The worker, pool child and last statement of the run that holds the publish lock."""
+
+    worker: Service
+    child: psutil.Process
+    query: str
+
+    def in_phase(self, phase: str) -> bool:
+        """Tell whether the run is in a phase ("any", "build" cells or "publish" them)."""
+        prefixes = PHASES[phase]
+        return not prefixes or self.query.lstrip().startswith(prefixes)
+
+
+def lock_holder(env: Env) -> Holder | None:
+    """Return who holds the publish lock now (PostgreSQL only), or None."""
     with get_engine(env.url).connect() as conn:
         # Advisory locks are per database, not per schema: other users of the machine's test
         # database take the same key, so look at every holder and keep the one that is ours.
-        ports = set(
-            conn.scalars(
+        queries = dict(
+            conn.execute(
                 text(
-                    "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                    "SELECT a.client_port, a.query FROM pg_locks l"
+                    " JOIN pg_stat_activity a ON a.pid = l.pid"
                     " WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted"
                     " AND l.database = (SELECT oid FROM pg_database"
                     " WHERE datname = current_database())"
                 ),
                 {"key": PUBLISH_LOCK_KEY},
-            )
+            ).all()
         )
-    if not ports:
+    if not queries:
         return None
     for worker in env.stack.workers:
         for child in [psutil.Process(worker.pid), *worker.children()]:
             try:
-                if any(c.laddr and c.laddr.port in ports for c in child.net_connections("tcp")):
-                    return worker, child
+                ports = {c.laddr.port for c in child.net_connections("tcp") if c.laddr}
             except psutil.NoSuchProcess:
                 continue
+            for port in ports & queries.keys():
+                return Holder(worker, child, queries[port] or "")
     return None
 
 
@@ -75,19 +104,25 @@ class NoRun(RuntimeError):
     """No aggregation started in time (another user of the database may hold the lock)."""
 
 
-def wait_for_run(env: Env, timeout: float = 60) -> tuple[Service, psutil.Process]:
-    """Wait until a worker holds the publish lock (is mid-run), asking for runs as needed."""
+def wait_for_run(env: Env, phase: str = "build", timeout: float = 60) -> Holder:
+    """Wait until one of our workers' runs is in a phase, asking for runs as needed."""
     deadline = time.monotonic() + timeout
     asked = 0.0
     while time.monotonic() < deadline:
         found = lock_holder(env)
-        if found is not None:
+        if found is not None and found.in_phase(phase):
             return found
         if time.monotonic() - asked > 2:
             threading.Thread(target=env.load.trigger, daemon=True).start()
             asked = time.monotonic()
-        time.sleep(0.005)
-    raise NoRun("no aggregation started within the timeout")
+        time.sleep(0.002)
+    raise NoRun(f"no run reached its {phase} phase within {timeout:.0f} s")
+
+
+def _same_run(env: Env, before: Holder) -> bool:
+    """Tell whether the pool child that held the lock before still holds it."""
+    now = lock_holder(env)
+    return now is not None and now.child.pid == before.child.pid
 
 
 def median_build_seconds(env: Env) -> float:
@@ -116,18 +151,18 @@ def _mid_run_on_postgres(env: Env) -> str:
 
 def f1_kill_pool_child(env: Env) -> str:
     """SIGKILL the Celery pool child mid-aggregation; its parent forks a new one."""
-    _worker, child = wait_for_run(env)
-    time.sleep(env.rng.uniform(0, 0.5) * median_build_seconds(env))
-    held = lock_holder(env) is not None
-    child.send_signal(signal.SIGKILL)
-    return "killed mid-run" if held else "run had just finished"
+    run = wait_for_run(env)
+    time.sleep(env.rng.uniform(0, 0.3) * median_build_seconds(env))
+    held = _same_run(env, run)
+    run.child.send_signal(signal.SIGKILL)
+    return "killed mid-run" if held else "killed just after its run"
 
 
 def f2_kill_worker(env: Env) -> str:
     """SIGKILL a whole worker (main process and pool child), then start it again."""
     where = _mid_run_on_postgres(env)
     found = lock_holder(env) if where == "mid-run" else None
-    worker = found[0] if found else env.rng.choice(env.stack.workers)
+    worker = found.worker if found else env.rng.choice(env.stack.workers)
     worker.kill()
     time.sleep(env.rng.uniform(1, 3))
     env.stack.restart(worker)
@@ -136,7 +171,7 @@ def f2_kill_worker(env: Env) -> str:
 
 def f3_stop_worker(env: Env) -> str:
     """SIGSTOP the worker holding the publish lock past the visibility timeout, then SIGCONT."""
-    worker, _child = wait_for_run(env)
+    worker = wait_for_run(env).worker
     pause = env.stack.settings.aggregation_visibility_timeout + env.rng.uniform(2, 8)
     worker.signal_group(signal.SIGSTOP)
     time.sleep(pause)
@@ -167,9 +202,9 @@ def f6_restart_postgres(env: Env) -> str:
     """Restart the private PostgreSQL cluster, fast or immediate."""
     assert env.postgres is not None
     mode = env.rng.choice(("fast", "immediate"))
-    _mid_run_on_postgres(env)
+    where = _mid_run_on_postgres(env)
     env.postgres.pg_ctl("restart", mode=mode)
-    return f"restart -m {mode}"
+    return f"restart -m {mode} at {where}"
 
 
 def f7_kill_gunicorn_worker(env: Env) -> str:
@@ -181,15 +216,11 @@ def f7_kill_gunicorn_worker(env: Env) -> str:
 
 
 def f8_kill_during_publish(env: Env) -> str:
-    """SIGKILL the aggregator (the whole worker) late in a run, while it writes and publishes."""
-    worker, child = wait_for_run(env)
-    time.sleep(env.rng.uniform(0.5, 1.0) * median_build_seconds(env))
-    holder = lock_holder(env)
-    worker.kill()
-    env.stack.restart(worker)
-    if holder is not None and holder[1].pid == child.pid:
-        return "killed while publishing"
-    return "killed just after its publish"
+    """SIGKILL the aggregator (the whole worker) while it publishes: suppression to commit."""
+    run = wait_for_run(env, "publish")
+    run.worker.kill()
+    env.stack.restart(run.worker)
+    return f"killed at: {run.query.split(' SET ')[0].split(',')[0][:40]}"
 
 
 def f9_trigger_storm(env: Env) -> str:

@@ -64,14 +64,9 @@ class Holder:
     child: psutil.Process
     query: str
 
-    def in_phase(self, phase: str) -> bool:
-        """Tell whether the run is in a phase ("any", "build" cells or "publish" them)."""
-        prefixes = PHASES[phase]
-        return not prefixes or self.query.lstrip().startswith(prefixes)
 
-
-def lock_holder(env: Env) -> Holder | None:
-    """Return who holds the publish lock now (PostgreSQL only), or None."""
+def lock_holder(env: Env, phase: str = "any") -> Holder | None:
+    """Return who holds the publish lock now, if its run is in the phase (PostgreSQL only)."""
     with get_engine(env.url).connect() as conn:
         # Advisory locks are per database, not per schema: other users of the machine's test
         # database take the same key, so look at every holder and keep the one that is ours.
@@ -87,6 +82,12 @@ def lock_holder(env: Env) -> Holder | None:
                 {"key": PUBLISH_LOCK_KEY},
             ).all()
         )
+    # Match the phase before the (slower) search for the process, to poll the short phases.
+    queries = {
+        port: query
+        for port, query in queries.items()
+        if not PHASES[phase] or (query or "").lstrip().startswith(PHASES[phase])
+    }
     if not queries:
         return None
     for worker in env.stack.workers:
@@ -104,13 +105,13 @@ class NoRun(RuntimeError):
     """No aggregation started in time (another user of the database may hold the lock)."""
 
 
-def wait_for_run(env: Env, phase: str = "build", timeout: float = 60) -> Holder:
+def wait_for_run(env: Env, phase: str = "build", timeout: float = 90) -> Holder:
     """Wait until one of our workers' runs is in a phase, asking for runs as needed."""
     deadline = time.monotonic() + timeout
     asked = 0.0
     while time.monotonic() < deadline:
-        found = lock_holder(env)
-        if found is not None and found.in_phase(phase):
+        found = lock_holder(env, phase)
+        if found is not None:
             return found
         if time.monotonic() - asked > 2:
             threading.Thread(target=env.load.trigger, daemon=True).start()

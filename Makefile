@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench faults lock clean
 
 run: $(STAMP)
 	$(BIN)/outcomes run
@@ -16,6 +16,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/outcomes
+	$(BIN)/bandit -q -r shared services --severity-level medium
+
+# The long randomized fault run (README "Fault tests"); e.g. make faults FAULTS_ARGS="--seed 7".
+FAULTS_ARGS ?=
+faults: $(STAMP)
+	$(BIN)/python -m faults $(FAULTS_ARGS)
 
 # Performance beside same-run baselines (BENCHMARKS.md): PostgreSQL, Redis, pgbench, Chromium on
 # loopback; ~10 minutes. Pass options through, e.g. make bench BENCH_ARGS="--scale-to 0".

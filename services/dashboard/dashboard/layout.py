@@ -13,18 +13,11 @@ from dashboard.data import SnapshotView
 from dashboard.export import LICENCE, LICENCE_URL, citation
 from dashboard.filters import STANDARDS, View, filter_cells, standard_of, to_query
 from outcomes.catalogue import QUESTIONS
+from outcomes.models import MEMBERSHIP_CLASSES
 
 # plotly.js fetches map outlines from its CDN unless told otherwise; ours are in assets/.
 GRAPH_CONFIG = {"topojsonURL": "/assets/topojson/", "displaylogo": False, "responsive": True}
 OTHER_QUESTION = "Other figures"
-MEMBERSHIP_CLASSES = (
-    "Production & Transformation",
-    "Industrial Users",
-    "Civil Society",
-    "Downstream Supporters",
-    "Associations",
-    "General Supporters",
-)
 
 
 def shell() -> Any:

@@ -153,3 +153,26 @@ def test_staff_set_a_new_password_with_which_the_member_signs_in(collector, db):
     post_form(collector, "/logout", {}, token_from="/staff")
     sign_in(collector, member, password)
     assert collector.get("/member").status_code == 200
+
+
+def test_staff_see_each_snapshots_data_quality_report(collector, db):
+    signed_in_staff(collector, db)
+    checks = {
+        "future_trainings": {"count": 2, "description": "trainings dated after the snapshot"},
+        "removed_facilities": {"count": 0, "description": "certificates on removed facilities"},
+    }
+    db.add(
+        Snapshot(
+            trigger="t",
+            as_of=date(2026, 1, 1),
+            catalogue_version="t",
+            status="published",
+            data_quality={"checks": checks},
+        )
+    )
+    db.commit()
+
+    page = collector.get("/staff/snapshots").get_data(as_text=True)
+
+    assert "2: trainings dated after the snapshot" in page
+    assert "removed facilities" not in page  # only checks that flagged rows are listed

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Flask, render_template, request
 from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import ServiceUnavailable
 
 from collector.context import close_db
 
@@ -27,6 +29,12 @@ class OutcomesApi(Api):
         payload.pop("code", None)
         return payload, status, headers
 
+    def database_unavailable(self, _error: OperationalError) -> Any:
+        """Answer 503 with Retry-After while the database is unreachable, never a 500."""
+        unavailable = ServiceUnavailable("The database is unavailable; retry in a few seconds.")
+        body, status, headers = self.handle_http_exception(unavailable)
+        return body, status, {**headers, "Retry-After": "5"}
+
 
 def init_api(app: Flask) -> None:
     """Register the API blueprints and the OpenAPI document on the app."""
@@ -41,6 +49,7 @@ def init_api(app: Flask) -> None:
         OPENAPI_JSON_PATH="openapi.json",
     )
     api = OutcomesApi(app)
+    app.register_error_handler(OperationalError, api.database_unavailable)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."}
     )

@@ -510,8 +510,7 @@ def p95_ms(times: list[float]) -> float:
 
 def dashboard_figures(cfg: Config, port: int) -> list[Figure]:
     """Measure P9: the data API and the page layout of the latest snapshot, p95."""
-    from dashboard.data import load_snapshot
-    from dashboard.layout import page
+    from dashboard.callbacks import render
 
     floor = p95_ms(asyncio.run(_timings(port, "/healthz", 200)))
     figures = []
@@ -535,12 +534,12 @@ def dashboard_figures(cfg: Config, port: int) -> list[Figure]:
     inproc = []
     for _ in range(300):
         started = time.perf_counter()
-        page(load_snapshot(cfg.pg_url))
+        render(cfg.pg_url, "/", "")
         inproc.append(time.perf_counter() - started)
     figures.append(
         Figure(
             "P9",
-            "layout function page(load_snapshot()) in process",
+            "page callback render('/') in process",
             p95_ms(inproc),
             "ms p95",
             target="p95 <= 15 ms",

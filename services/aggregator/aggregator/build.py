@@ -102,13 +102,15 @@ def build_snapshot(
     """Drain the outbox into a newly published snapshot, or do nothing if nothing is pending."""
     report = progress or (lambda _percent, _step: None)
     with publisher(engine) as conn:
-        version = _advance_guard(conn)
         pending = list(conn.scalars(select(m.Outbox.id).where(m.Outbox.processed_at.is_(None))))
         if not pending and not force:
+            # Nothing to publish, so nothing written: a no-op run must not disturb other
+            # SQLite transactions (a commit that writes invalidates their read snapshots).
             latest = conn.scalar(
                 select(func.max(m.Snapshot.id)).where(m.Snapshot.status == "published")
             )
             return BuildResult(snapshot_id=latest, built=False, outbox_rows=0)
+        version = _advance_guard(conn)
         started = time.perf_counter()
         ctx = BuildContext(as_of=as_of or date.today())
         catalogue = snapshot_catalogue(conn)
@@ -190,7 +192,7 @@ def wait_for_quiet_outbox(engine: Engine, *, quiet: float, longest: float) -> No
 
 
 def _advance_guard(conn: Connection) -> int:
-    """Take the next fencing token; on SQLite this write also takes the database write lock."""
+    """Take the next fencing token, under the lock that lets one publisher run at a time."""
     conn.execute(
         update(m.PublishGuard)
         .where(m.PublishGuard.id == 1)

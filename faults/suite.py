@@ -68,14 +68,14 @@ class Holder:
 def lock_holder(env: Env, phase: str = "any") -> Holder | None:
     """Return who holds the publish lock now, if its run is in the phase (PostgreSQL only)."""
     with get_engine(env.url).connect() as conn:
-        # Advisory locks are per database, not per schema: other users of the machine's test
-        # database take the same key, so look at every holder and keep the one that is ours.
+        # The two-key lock shows its keys as classid and objid; the schema's hash picks ours.
         queries = dict(
             conn.execute(
                 text(
                     "SELECT a.client_port, a.query FROM pg_locks l"
                     " JOIN pg_stat_activity a ON a.pid = l.pid"
-                    " WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted"
+                    " WHERE l.locktype = 'advisory' AND l.classid = :key AND l.objsubid = 2"
+                    " AND l.objid = hashtext(current_schema())::oid AND l.granted"
                     " AND l.database = (SELECT oid FROM pg_database"
                     " WHERE datname = current_database())"
                 ),

@@ -17,7 +17,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, delete, func, select, text, update
 
-from aggregator.build import PUBLISH_LOCK_KEY
+from aggregator.build import PUBLISH_LOCK
 from outcomes.config import Settings
 from outcomes.db import get_engine, session_factory, session_scope
 from outcomes.migrate import upgrade
@@ -121,7 +121,7 @@ def empty_database(backend: Backend) -> None:
     with session_scope(backend.settings.database_url) as session:
         if backend.name == "postgres":
             # Wait for a run the worker may still be finishing, as another publisher would.
-            session.execute(select(func.pg_advisory_xact_lock(PUBLISH_LOCK_KEY)))
+            session.execute(select(func.pg_advisory_xact_lock(*PUBLISH_LOCK)))
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != "publish_guard":
                 session.execute(delete(table))

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
 from aggregator.build import build_snapshot
 from outcomes.db import get_engine
@@ -89,6 +89,21 @@ def test_a_run_with_nothing_pending_publishes_nothing(settings, db):
     assert first.built and not second.built
     assert second.snapshot_id == first.snapshot_id
     assert db.scalar(select(Outbox.snapshot_id)) == first.snapshot_id
+
+
+def test_a_backlog_larger_than_postgresqls_parameter_limit_is_drained_in_one_run(settings, db):
+    backlog = 70_000  # PostgreSQL takes at most 65,535 bind parameters in one statement
+    db.execute(
+        insert(Outbox),
+        [{"job_id": f"agg-backlog-{i}", "reason": "backlog"} for i in range(backlog)],
+    )
+    db.commit()
+
+    run = build(settings)
+
+    assert run.built and run.outbox_rows == backlog
+    pending = select(func.count()).where(Outbox.snapshot_id.is_distinct_from(run.snapshot_id))
+    assert db.scalar(pending) == 0
 
 
 def test_rebuilding_the_same_inputs_gives_the_same_checksum(settings, db):

@@ -50,6 +50,9 @@ INPUT_TABLES = (
 )
 # Any fixed number: the PostgreSQL advisory lock every publisher takes.
 PUBLISH_LOCK_KEY = 7_314_002
+# The lock's two keys: advisory locks are per database, so the schema's hash keeps installations
+# (and test runs) in other schemas of the same database from serialising each other's publishing.
+PUBLISH_LOCK = (PUBLISH_LOCK_KEY, func.hashtext(func.current_schema()))
 # Breakdowns that describe a figure rather than disclose it: never suppressed.
 UNCONTROLLED_BREAKDOWNS = ("coverage",)
 
@@ -71,7 +74,7 @@ def publisher(engine: Engine) -> Iterator[Connection]:
         if conn.dialect.name == "postgresql":
             # A session lock taken before the transaction, so the repeatable-read view starts
             # after the previous publisher committed; a dead worker's connection releases it.
-            conn.execute(select(func.pg_advisory_lock(PUBLISH_LOCK_KEY)))
+            conn.execute(select(func.pg_advisory_lock(*PUBLISH_LOCK)))
             conn.commit()
             try:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -79,7 +82,7 @@ def publisher(engine: Engine) -> Iterator[Connection]:
                     yield conn
             finally:
                 conn = conn.execution_options(isolation_level="READ COMMITTED")
-                conn.execute(select(func.pg_advisory_unlock(PUBLISH_LOCK_KEY)))
+                conn.execute(select(func.pg_advisory_unlock(*PUBLISH_LOCK)))
                 conn.commit()
         else:
             # SQLite: BEGIN IMMEDIATE holds the single write lock for the whole transaction,
@@ -102,8 +105,12 @@ def build_snapshot(
     """Drain the outbox into a newly published snapshot, or do nothing if nothing is pending."""
     report = progress or (lambda _percent, _step: None)
     with publisher(engine) as conn:
-        pending = list(conn.scalars(select(m.Outbox.id).where(m.Outbox.processed_at.is_(None))))
-        if not pending and not force:
+        # The run's isolation (repeatable read, or SQLite's write lock) hides rows committed
+        # later, so this one predicate reads and then marks exactly the rows this run saw,
+        # with no list of ids (a large backlog would exceed PostgreSQL's 65,535 parameters).
+        pending = m.Outbox.processed_at.is_(None)
+        count, last = conn.execute(select(func.count(), func.max(m.Outbox.id)).where(pending)).one()
+        if not count and not force:
             # Nothing to publish, so nothing written: a no-op run must not disturb other
             # SQLite transactions (a commit that writes invalidates their read snapshots).
             latest = conn.scalar(
@@ -116,9 +123,9 @@ def build_snapshot(
         catalogue = snapshot_catalogue(conn)
         base = None if force else _reusable_snapshot(conn, ctx, threshold)
         snapshot_id = _insert_snapshot(
-            conn, version, trigger, requested_by, ctx, pending, catalogue
+            conn, version, trigger, requested_by, ctx, last or 0, catalogue
         )
-        topics = set(conn.scalars(select(m.Outbox.topic).where(m.Outbox.id.in_(pending))))
+        topics = set(conn.scalars(select(m.Outbox.topic).where(pending).distinct()))
         if not topics <= TOPICS:
             base = None  # a request that names no topic: everything may have changed
         timings: dict[str, float] = {}
@@ -165,14 +172,12 @@ def build_snapshot(
                 },
             )
         )
-        if pending:
+        if count:
             conn.execute(
-                update(m.Outbox)
-                .where(m.Outbox.id.in_(pending))
-                .values(processed_at=now, snapshot_id=snapshot_id)
+                update(m.Outbox).where(pending).values(processed_at=now, snapshot_id=snapshot_id)
             )
         report(100, "published")
-    return BuildResult(snapshot_id=snapshot_id, built=True, outbox_rows=len(pending), cells=cells)
+    return BuildResult(snapshot_id=snapshot_id, built=True, outbox_rows=count, cells=cells)
 
 
 def wait_for_quiet_outbox(engine: Engine, *, quiet: float, longest: float) -> None:
@@ -207,7 +212,7 @@ def _insert_snapshot(
     trigger: str,
     requested_by: int | None,
     ctx: BuildContext,
-    pending: list[int],
+    high_water_mark: int,
     catalogue: tuple[Indicator, ...],
 ) -> int:
     """Record the run and the inputs it sees; the row becomes visible only when published."""
@@ -233,7 +238,7 @@ def _insert_snapshot(
                 started_at=m.utcnow(),
                 inputs=inputs,
                 indicators={i.code: i.metadata() for i in catalogue},
-                high_water_mark=max(pending, default=0),
+                high_water_mark=high_water_mark,
                 catalogue_version=CATALOGUE_VERSION,
                 is_demo=demo,
             )

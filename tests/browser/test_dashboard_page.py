@@ -91,6 +91,7 @@ def test_every_tile_shows_the_value_of_the_snapshot_json_and_withheld_ones_say_s
                 assert float(text.replace(",", "").rstrip("%")) == round(item["value"], 1), code
         page.wait_for_load_state("networkidle")
         outside = [u for u in page.requested if not u.startswith(base)]
+        plotly = [u.split("?")[0].rsplit("/", 1)[-1] for u in page.requested if "plotly" in u]
         page.close()
 
     assert shown["ps_certificates"] == "80"
@@ -98,6 +99,7 @@ def test_every_tile_shows_the_value_of_the_snapshot_json_and_withheld_ones_say_s
     assert shown["survey_women_share"] == "31.5"
     assert latest["snapshot"]["as_of"] == "2026-01-31"  # never the withdrawn one
     assert outside == []  # bootstrap, plotly and the map outlines are all served locally
+    assert plotly == ["plotly-bar-choropleth.min.js"]  # the partial bundle, never the full one
 
 
 def test_a_filter_changes_the_chart_and_the_address(browser, settings, db):

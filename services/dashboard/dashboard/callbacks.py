@@ -51,7 +51,6 @@ def register_callbacks(app: Dash, url: str) -> None:
 
     @app.callback(
         Output(ids.URL, "search"),
-        Output(ids.FOCUS, "data"),
         *(Input(control, "value") for control in CONTROLS),
         Input(ids.CLEAR, "n_clicks"),
         State(ids.URL, "search"),
@@ -59,18 +58,32 @@ def register_callbacks(app: Dash, url: str) -> None:
     )
     def choose(snapshot, indicator, year, country, standard, membership_class, _clear, search):
         """Write the chosen snapshot and filters into the address, so the view can be shared."""
-        view = View().with_(snapshot=snapshot, indicator=indicator)
-        if ctx.triggered_id != ids.CLEAR:
+        # A rendered page's controls all fire at once with the values it shows; a reader changes
+        # one. Writing those back would pin the latest snapshot in the address and render twice.
+        if len(ctx.triggered_prop_ids) > 1:
+            return no_update
+        try:
+            current = parse_query(search)
+        except QueryError:
+            current = View()
+        view = current.with_(snapshot=snapshot, indicator=indicator)
+        if ctx.triggered_id == ids.CLEAR:
+            view = view.with_(year=None, country=None, standard=None, membership_class=None)
+        else:
             view = view.with_(
                 year=year, country=country, standard=standard, membership_class=membership_class
             )
-        query = to_query(view)
-        # Re-rendered controls fire this again with the same values: do not loop.
-        if query == (search or ""):
-            return no_update, no_update
-        return query, ctx.triggered_id
+        # Another choice keeps the table's order and starts it at its first page.
+        return to_query(view.with_(page=None))
 
-    # The page is rebuilt from the new address; give the keyboard focus back to the control used.
+    # The page is rebuilt from the new address; give the keyboard focus back to the control or
+    # link used (a filter, a table heading), remembered when the address changed.
+    app.clientside_callback(
+        "(search) => (document.activeElement && document.activeElement.id) || null",
+        Output(ids.FOCUS, "data"),
+        Input(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
     app.clientside_callback(
         """(children, id) => {
             const control = id && document.getElementById(id);

@@ -7,7 +7,13 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx, dcc, no_update
 
 from dashboard import ids, layout
-from dashboard.data import case_studies, changes_since_previous, list_snapshots, load_snapshot
+from dashboard.data import (
+    changes_since,
+    chosen_snapshot,
+    load_snapshot,
+    previous_id,
+    snapshots_and_case_studies,
+)
 from dashboard.export import to_csv, to_json
 from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
 
@@ -20,7 +26,8 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
         view = parse_query(search)
     except QueryError as error:
         return layout.message(f"This address cannot be shown: {error}", color="warning")
-    data = load_snapshot(url, view.snapshot)
+    snapshots, stories = snapshots_and_case_studies(url)
+    data = chosen_snapshot(url, snapshots, view.snapshot)
     if data is None:
         if view.snapshot is None:
             return layout.no_snapshot()
@@ -30,12 +37,13 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
         return layout.embed(data, parts[1], parts[2] if len(parts) == 3 else "tile")
     if parts != [""]:
         return layout.message(f"There is no page at {pathname}.", color="warning")
+    previous = previous_id(snapshots, data.meta["id"])
     return layout.page(
         data,
         view,
-        snapshots=list_snapshots(url),
-        changes=changes_since_previous(url, data.meta["id"]),
-        stories=case_studies(url),
+        snapshots=snapshots,
+        changes=changes_since(url, previous, data.meta["id"]),
+        stories=stories,
     )
 
 
@@ -47,7 +55,7 @@ def register_callbacks(app: Dash, url: str) -> None:
     )
     def show(pathname: str | None, search: str | None) -> Any:
         """Render the address."""
-        return render(url, pathname, search)
+        return layout.plain(render(url, pathname, search))
 
     @app.callback(
         Output(ids.URL, "search"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import pycountry
@@ -131,6 +132,7 @@ def alpha3(code: str) -> str | None:
     return country.alpha_3 if country else None
 
 
+@lru_cache(maxsize=1024)
 def label(category: str) -> str:
     """Return a readable name for a breakdown category (country names for ISO codes)."""
     if len(category) == 2 and category.isupper():

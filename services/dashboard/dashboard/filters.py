@@ -129,6 +129,12 @@ def standard_of(code: str) -> str | None:
 
 def filter_cells(cells: list[dict[str, Any]], view: View) -> list[dict[str, Any]]:
     """Return the cells that match every filter of a view."""
+    # (breakdown, category) pairs a cell must be; looked up once, not per cell.
+    named = [
+        (BREAKDOWN_OF[key], value)
+        for key, value in view.active_filters().items()
+        if key in ("country", "membership_class")
+    ]
     result = []
     for cell in cells:
         if view.year and cell["period"] != view.year:
@@ -138,11 +144,7 @@ def filter_cells(cells: list[dict[str, Any]], view: View) -> list[dict[str, Any]
             by_standard = cell["breakdown"] == "standard" and cell["category"] == view.standard
             if own != view.standard and not by_standard:
                 continue
-        if not all(
-            cell["breakdown"] == BREAKDOWN_OF[key] and cell["category"] == value
-            for key, value in view.active_filters().items()
-            if key in ("country", "membership_class")
-        ):
+        if not all(cell["breakdown"] == b and cell["category"] == c for b, c in named):
             continue
         result.append(cell)
     return result

@@ -634,6 +634,8 @@ def browser_figures(port: int) -> list[Figure]:
             page.close()
             page = browser.new_page()
             page.goto(base + "/healthz")
+            # The load event can come before the paint is recorded (the floor once read -1).
+            page.wait_for_function(f"{fcp} >= 0", timeout=5000)
             floors.append(page.evaluate(fcp))
             page.close()
         browser.close()

@@ -30,7 +30,7 @@ CELL_FIELDS = (
 class SnapshotView:
     """A published snapshot as the public sees it.
 
-    One object per snapshot and process (see load_snapshot), so what is derived from it is
+    One object per snapshot and process (see _snapshot_view), so what is derived from it is
     computed once; compared by identity, so it can key other caches.
     """
 

@@ -91,6 +91,7 @@ def test_every_tile_shows_the_value_of_the_snapshot_json_and_withheld_ones_say_s
                 assert float(text.replace(",", "").rstrip("%")) == round(item["value"], 1), code
         page.wait_for_load_state("networkidle")
         outside = [u for u in page.requested if not u.startswith(base)]
+        plotly = [u.split("?")[0].rsplit("/", 1)[-1] for u in page.requested if "plotly" in u]
         page.close()
 
     assert shown["ps_certificates"] == "80"
@@ -98,6 +99,7 @@ def test_every_tile_shows_the_value_of_the_snapshot_json_and_withheld_ones_say_s
     assert shown["survey_women_share"] == "31.5"
     assert latest["snapshot"]["as_of"] == "2026-01-31"  # never the withdrawn one
     assert outside == []  # bootstrap, plotly and the map outlines are all served locally
+    assert plotly == ["plotly-bar-choropleth.min.js"]  # the partial bundle, never the full one
 
 
 def test_a_filter_changes_the_chart_and_the_address(browser, settings, db):
@@ -231,3 +233,29 @@ def test_a_keyboard_user_keeps_the_focus_on_the_filter_after_the_page_updates(
         page.close()
 
     assert chosen == "2025"
+
+
+def test_the_table_of_every_figure_sorts_by_a_column_and_says_so_in_the_address(
+    browser, settings, db
+):
+    publish_two(db)
+    values = "#indicator-table tbody td:nth-child(5)"
+    with serving("dashboard", settings) as base:
+        page = open_page(browser, base + "/")
+        page.click("#indicator-table-sort-value")
+        page.wait_for_url("**sort=value**", timeout=WAIT)
+        page.locator("th[aria-sort=ascending] #indicator-table-sort-value").wait_for(timeout=WAIT)
+        ascending = page.locator(values).all_inner_texts()
+        page.focus("#indicator-table-sort-value")  # again, from the keyboard
+        page.keyboard.press("Enter")
+        page.wait_for_url("**sort=-value**", timeout=WAIT)
+        page.locator("th[aria-sort=descending] #indicator-table-sort-value").wait_for(timeout=WAIT)
+        descending = page.locator(values).all_inner_texts()
+        page.wait_for_function(  # the rebuilt page gives the focus back to the heading
+            "() => document.activeElement?.id === 'indicator-table-sort-value'", timeout=WAIT
+        )
+        page.close()
+
+    # Withheld values (Iceland's certificates, the grievance mechanism) are blank and sort last.
+    assert ascending[:3] == ["9", "10", "26"] and ascending[-2:] == ["", ""]
+    assert descending[:2] == ["104,000", "60,000"] and descending[-2:] == ["", ""]

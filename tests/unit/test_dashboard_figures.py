@@ -2,8 +2,10 @@
 
 import plotly.graph_objects
 import pytest
+from dash._utils import to_json
 
-from dashboard import figures
+from dashboard import figures, layout
+from dashboard.data import SnapshotView
 from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
 
 
@@ -28,7 +30,14 @@ def test_a_withheld_value_reads_suppressed_and_never_zero():
 
 
 def test_a_view_survives_the_round_trip_through_the_address():
-    view = View(snapshot=7, year="2024", country="BR", membership_class="Civil Society")
+    view = View(
+        snapshot=7,
+        year="2024",
+        country="BR",
+        membership_class="Civil Society",
+        sort="-value",
+        page=3,
+    )
     assert parse_query(to_query(view)) == view
     assert to_query(View()) == ""
 
@@ -43,6 +52,10 @@ def test_a_view_survives_the_round_trip_through_the_address():
         ("?colour=red", "Unknown filter colour"),
         ("?year=2024&year=2025", "once"),
         ("?indicator=DROP%20TABLE", "indicator code"),
+        ("?snapshot=%C2%B2", "snapshot number"),
+        ("?sort=colour", "column of the table"),
+        ("?page=0", "page number"),
+        ("?page=%C2%B2", "page number"),
     ],
 )
 def test_a_malformed_address_raises_a_message_that_says_what_to_fix(search, hint):
@@ -110,3 +123,25 @@ def test_a_tile_under_filters_takes_the_cell_of_that_year_and_breakdown_or_none(
     assert pick(cells, year=None, breakdown="country", category="BR")["value"] == 13.0
     assert pick(cells, year="2024", breakdown="country", category="BR") is None
     assert pick(cells, year=None, breakdown="country", category="DE") is None
+
+
+def test_the_table_sorts_by_a_column_either_way_with_withheld_values_last():
+    rows = [{"value": 2.0}, {"value": None}, {"value": 10.0}, {"value": 1.0}]
+    assert [r["value"] for r in figures.sort_rows(rows, "value")] == [1.0, 2.0, 10.0, None]
+    assert [r["value"] for r in figures.sort_rows(rows, "-value")] == [10.0, 2.0, 1.0, None]
+    assert figures.sort_rows(rows, None) == rows
+
+
+def test_the_table_shows_one_page_of_figures_with_links_to_the_others():
+    cells = tuple(cell(period=str(2000 + n), value=float(n)) for n in range(60))
+    data = SnapshotView(meta={"id": 1}, cells=cells)
+    indicators = data.indicators()
+
+    first = to_json(layout.table(indicators, View(sort="-value"), data))
+    last = to_json(layout.table(indicators, View(sort="-value", page=9), data))
+
+    assert "Figures 1-25 of 60 (page 1 of 3)" in first
+    assert '"children":"59"' in first and '"children":"34"' not in first
+    assert "?sort=-value&page=2" in first and "indicator-table-previous" not in first
+    assert "Figures 51-60 of 60 (page 3 of 3)" in last  # a page past the end shows the last
+    assert '"children":"9"' in last and "indicator-table-next" not in last

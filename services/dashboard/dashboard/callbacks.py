@@ -7,7 +7,13 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx, dcc, no_update
 
 from dashboard import ids, layout
-from dashboard.data import case_studies, changes_since_previous, list_snapshots, load_snapshot
+from dashboard.data import (
+    changes_since,
+    chosen_snapshot,
+    load_snapshot,
+    previous_id,
+    snapshots_and_case_studies,
+)
 from dashboard.export import to_csv, to_json
 from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
 
@@ -20,7 +26,8 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
         view = parse_query(search)
     except QueryError as error:
         return layout.message(f"This address cannot be shown: {error}", color="warning")
-    data = load_snapshot(url, view.snapshot)
+    snapshots, stories = snapshots_and_case_studies(url)
+    data = chosen_snapshot(url, snapshots, view.snapshot)
     if data is None:
         if view.snapshot is None:
             return layout.no_snapshot()
@@ -30,12 +37,13 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
         return layout.embed(data, parts[1], parts[2] if len(parts) == 3 else "tile")
     if parts != [""]:
         return layout.message(f"There is no page at {pathname}.", color="warning")
+    previous = previous_id(snapshots, data.meta["id"])
     return layout.page(
         data,
         view,
-        snapshots=list_snapshots(url),
-        changes=changes_since_previous(url, data.meta["id"]),
-        stories=case_studies(url),
+        snapshots=snapshots,
+        changes=changes_since(url, previous, data.meta["id"]),
+        stories=stories,
     )
 
 
@@ -47,11 +55,10 @@ def register_callbacks(app: Dash, url: str) -> None:
     )
     def show(pathname: str | None, search: str | None) -> Any:
         """Render the address."""
-        return render(url, pathname, search)
+        return layout.plain(render(url, pathname, search))
 
     @app.callback(
         Output(ids.URL, "search"),
-        Output(ids.FOCUS, "data"),
         *(Input(control, "value") for control in CONTROLS),
         Input(ids.CLEAR, "n_clicks"),
         State(ids.URL, "search"),
@@ -59,18 +66,32 @@ def register_callbacks(app: Dash, url: str) -> None:
     )
     def choose(snapshot, indicator, year, country, standard, membership_class, _clear, search):
         """Write the chosen snapshot and filters into the address, so the view can be shared."""
-        view = View().with_(snapshot=snapshot, indicator=indicator)
-        if ctx.triggered_id != ids.CLEAR:
+        # A rendered page's controls all fire at once with the values it shows; a reader changes
+        # one. Writing those back would pin the latest snapshot in the address and render twice.
+        if len(ctx.triggered_prop_ids) > 1:
+            return no_update
+        try:
+            current = parse_query(search)
+        except QueryError:
+            current = View()
+        view = current.with_(snapshot=snapshot, indicator=indicator)
+        if ctx.triggered_id == ids.CLEAR:
+            view = view.with_(year=None, country=None, standard=None, membership_class=None)
+        else:
             view = view.with_(
                 year=year, country=country, standard=standard, membership_class=membership_class
             )
-        query = to_query(view)
-        # Re-rendered controls fire this again with the same values: do not loop.
-        if query == (search or ""):
-            return no_update, no_update
-        return query, ctx.triggered_id
+        # Another choice keeps the table's order and starts it at its first page.
+        return to_query(view.with_(page=None))
 
-    # The page is rebuilt from the new address; give the keyboard focus back to the control used.
+    # The page is rebuilt from the new address; give the keyboard focus back to the control or
+    # link used (a filter, a table heading), remembered when the address changed.
+    app.clientside_callback(
+        "(search) => (document.activeElement && document.activeElement.id) || null",
+        Output(ids.FOCUS, "data"),
+        Input(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
     app.clientside_callback(
         """(children, id) => {
             const control = id && document.getElementById(id);

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from outcomes.catalogue import CATALOGUE, by_code
 from outcomes.db import session_scope
-from outcomes.diff import Change, previous_snapshot_id, snapshot_changes
+from outcomes.diff import Change, snapshot_changes
 from outcomes.models import CaseStudy, Snapshot
-from outcomes.queries import (
-    latest_snapshot,
-    published_snapshot,
-    published_snapshots,
-    snapshot_values,
-)
+from outcomes.queries import snapshot_values
 
 CELL_FIELDS = (
     "indicator",
@@ -30,18 +26,29 @@ CELL_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SnapshotView:
-    """A published snapshot as the public sees it."""
+    """A published snapshot as the public sees it.
+
+    One object per snapshot and process (see _snapshot_view), so what is derived from it is
+    computed once; compared by identity, so it can key other caches.
+    """
 
     meta: dict[str, Any]
     cells: tuple[dict[str, Any], ...]
 
+    @cached_property
+    def by_indicator(self) -> dict[str, list[dict[str, Any]]]:
+        """Return the cells grouped by indicator code."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for cell in self.cells:
+            grouped.setdefault(cell["indicator"], []).append(cell)
+        return grouped
+
     def codes(self) -> list[str]:
         """Return the indicator codes to show: the catalogue's order, then the snapshot's others."""
-        present = {cell["indicator"] for cell in self.cells}
         known = [i.code for i in CATALOGUE]
-        return known + sorted(present - set(known))
+        return known + sorted(set(self.by_indicator) - set(known))
 
     def describe(self, code: str) -> dict[str, Any]:
         """Return an indicator's title, question, unit, source and rule, whatever its origin."""
@@ -66,13 +73,17 @@ class SnapshotView:
 
     def headline(self, code: str) -> dict[str, Any] | None:
         """Return an indicator's headline cell (all periods, no breakdown)."""
-        for cell in self.cells:
-            if (cell["indicator"], cell["period"], cell["breakdown"]) == (code, "all", "total"):
+        for cell in self.by_indicator.get(code, []):
+            if (cell["period"], cell["breakdown"]) == ("all", "total"):
                 return cell
         return None
 
     def indicators(self) -> dict[str, dict[str, Any]]:
-        """Return every indicator with its metadata, headline value and cells."""
+        """Return every indicator with its metadata, headline value and cells (do not change)."""
+        return self._indicators
+
+    @cached_property
+    def _indicators(self) -> dict[str, dict[str, Any]]:
         result = {}
         for code in self.codes():
             head = self.headline(code) or {}
@@ -81,15 +92,27 @@ class SnapshotView:
                 "value": head.get("value"),
                 "suppressed": head.get("suppressed", False),
                 "contributors": head.get("contributors"),
-                "cells": [c for c in self.cells if c["indicator"] == code],
+                "cells": self.by_indicator.get(code, []),
             }
         return result
 
 
-def snapshot_meta(snapshot: Snapshot) -> dict[str, Any]:
-    """Return the public description of a snapshot."""
-    stored = snapshot.indicators
-    return {
+# The columns of a snapshot that describe it in the list of snapshots.
+LISTED = (
+    Snapshot.id,
+    Snapshot.version,
+    Snapshot.as_of,
+    Snapshot.finished_at,
+    Snapshot.trigger,
+    Snapshot.catalogue_version,
+    Snapshot.checksum,
+    Snapshot.is_demo,
+)
+
+
+def snapshot_meta(snapshot: Any) -> dict[str, Any]:
+    """Return the public description of a snapshot: a Snapshot, or a row of its LISTED columns."""
+    meta = {
         "id": snapshot.id,
         "version": snapshot.version,
         "as_of": snapshot.as_of.isoformat(),
@@ -98,46 +121,81 @@ def snapshot_meta(snapshot: Snapshot) -> dict[str, Any]:
         "catalogue_version": snapshot.catalogue_version,
         "checksum": snapshot.checksum,
         "demo": snapshot.is_demo,
-        # Metadata of indicators that are not in the catalogue (survey-derived ones), if kept.
-        "indicators": stored if isinstance(stored, dict) else {},
     }
+    if isinstance(snapshot, Snapshot):
+        stored = snapshot.indicators
+        # Metadata of indicators that are not in the catalogue (survey-derived ones), if kept.
+        meta["indicators"] = stored if isinstance(stored, dict) else {}
+    return meta
 
 
 def list_snapshots(url: str) -> list[dict[str, Any]]:
     """Return the public description of every published snapshot, newest first."""
     with session_scope(url, write=False) as session:
-        # The list stays small: each snapshot's indicator metadata is in its own document.
-        metas = [snapshot_meta(s) for s in published_snapshots(session)]
-    return [{k: v for k, v in meta.items() if k != "indicators"} for meta in metas]
+        return _published(session)
+
+
+def snapshots_and_case_studies(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return every published snapshot (newest first) and the case studies, in one transaction."""
+    with session_scope(url, write=False) as session:
+        return _published(session), _case_studies(session)
 
 
 def load_snapshot(url: str, snapshot_id: int | None = None) -> SnapshotView | None:
     """Return a published snapshot (the latest if no id is given), or None."""
+    query = select(*LISTED).where(Snapshot.status == "published")
+    if snapshot_id is not None:
+        query = query.where(Snapshot.id == snapshot_id)
+    # Asked every time: a snapshot may have been withdrawn or a newer one published since.
     with session_scope(url, write=False) as session:
-        if snapshot_id is None:
-            snapshot = latest_snapshot(session)
-        else:
-            snapshot = published_snapshot(session, snapshot_id=snapshot_id)
-        if snapshot is None:
-            return None
-        meta = snapshot_meta(snapshot)
-    return SnapshotView(meta=meta, cells=_cells(url, meta["id"], meta["checksum"]))
+        found = session.execute(query.order_by(Snapshot.id.desc()).limit(1)).all()
+    return chosen_snapshot(url, [snapshot_meta(row) for row in found], snapshot_id)
 
 
-@lru_cache(maxsize=32)
-def _cells(url: str, snapshot_id: int, _checksum: str) -> tuple[dict[str, Any], ...]:
-    """Return a snapshot's cells; safe to cache because published cells never change."""
+def chosen_snapshot(
+    url: str, published: list[dict[str, Any]], snapshot_id: int | None
+) -> SnapshotView | None:
+    """Return one of the published snapshots (the newest if no id is given), or None."""
+    chosen = next((s for s in published if snapshot_id in (None, s["id"])), None)
+    return None if chosen is None else _snapshot_view(url, chosen["id"], chosen["checksum"])
+
+
+def _published(session: Session) -> list[dict[str, Any]]:
+    # Each snapshot's indicator metadata (a document of its own) stays in the database.
+    rows = session.execute(
+        select(*LISTED).where(Snapshot.status == "published").order_by(Snapshot.id.desc())
+    )
+    return [snapshot_meta(row) for row in rows]
+
+
+def _case_studies(session: Session) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(CaseStudy.title, CaseStudy.country, CaseStudy.summary, CaseStudy.link)
+        .order_by(CaseStudy.id.desc())
+        .limit(50)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+@lru_cache(maxsize=16)
+def _snapshot_view(url: str, snapshot_id: int, _checksum: str) -> SnapshotView:
+    """Return a snapshot's public view; safe to cache because a published snapshot never changes."""
     with session_scope(url, write=False) as session:
+        meta = snapshot_meta(session.get_one(Snapshot, snapshot_id))
         rows = snapshot_values(session, snapshot_id=snapshot_id)
         cells = ({name: getattr(row, name) for name in CELL_FIELDS} for row in rows)
         # A withheld value never leaves the database, whatever a row holds.
-        return tuple({**c, "value": None} if c["suppressed"] else c for c in cells)
+        public = tuple({**c, "value": None} if c["suppressed"] else c for c in cells)
+    return SnapshotView(meta=meta, cells=public)
 
 
-def changes_since_previous(url: str, snapshot_id: int) -> tuple[int | None, list[Change]]:
-    # Looked up every time: the previous snapshot may have been withdrawn since.
-    with session_scope(url, write=False) as session:
-        previous = previous_snapshot_id(session, snapshot_id=snapshot_id)
+def previous_id(snapshots: list[dict[str, Any]], snapshot_id: int) -> int | None:
+    """Return the id of the published snapshot just before one, from the list of them."""
+    return next((s["id"] for s in snapshots if s["id"] < snapshot_id), None)
+
+
+def changes_since(url: str, previous: int | None, snapshot_id: int) -> tuple[int | None, list]:
+    """Return the previous snapshot's id and what changed since it."""
     if previous is None:
         return None, []
     return previous, list(_changes(url, previous, snapshot_id))
@@ -148,14 +206,3 @@ def _changes(url: str, old_id: int, new_id: int) -> tuple[Change, ...]:
     """Compute the changes between two snapshots once per process: both are immutable."""
     with session_scope(url, write=False) as session:
         return tuple(snapshot_changes(session, old_id=old_id, new_id=new_id))
-
-
-def case_studies(url: str) -> list[dict[str, Any]]:
-    """Return the case studies, newest first."""
-    with session_scope(url, write=False) as session:
-        rows = session.execute(
-            select(CaseStudy.title, CaseStudy.country, CaseStudy.summary, CaseStudy.link)
-            .order_by(CaseStudy.id.desc())
-            .limit(50)
-        )
-        return [dict(row._mapping) for row in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import pycountry
@@ -18,8 +19,13 @@ def format_value(value: float | None, unit: str, *, suppressed: bool = False) ->
         return "suppressed"
     if value is None:
         return "no data"
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    text = number_text(value)
     return f"{text}%" if unit == "%" else text
+
+
+def number_text(value: float) -> str:
+    """Format a number with thousands separators and at most one decimal."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def coverage_text(cells: list[dict[str, Any]], period: str) -> str | None:
@@ -126,6 +132,7 @@ def alpha3(code: str) -> str | None:
     return country.alpha_3 if country else None
 
 
+@lru_cache(maxsize=1024)
 def label(category: str) -> str:
     """Return a readable name for a breakdown category (country names for ISO codes)."""
     if len(category) == 2 and category.isupper():
@@ -151,6 +158,16 @@ def table_rows(indicators: dict[str, dict[str, Any]], cells: list[dict]) -> list
         for c in cells
         if c["indicator"] in indicators
     ]
+
+
+def sort_rows(rows: list[dict[str, Any]], sort: str | None) -> list[dict[str, Any]]:
+    """Return the table's rows ordered by a column ("-" first for descending), blanks last."""
+    if not sort:
+        return rows
+    key = sort.removeprefix("-")
+    filled = [r for r in rows if r[key] not in (None, "")]
+    blank = [r for r in rows if r[key] in (None, "")]
+    return sorted(filled, key=lambda r: r[key], reverse=sort.startswith("-")) + blank
 
 
 def change_rows(changes: list[Any], indicators: dict[str, dict[str, Any]]) -> list[dict]:

@@ -10,7 +10,17 @@ from urllib.parse import parse_qs, urlencode
 import pycountry
 
 FILTER_KEYS = ("year", "country", "standard", "membership_class")
-KEYS = ("snapshot", "indicator", *FILTER_KEYS)
+# The table of every figure: its columns (key, heading), and how it is sorted and paged.
+TABLE_COLUMNS = (
+    ("indicator", "Indicator"),
+    ("period", "Year"),
+    ("breakdown", "Breakdown"),
+    ("category", "Category"),
+    ("value", "Value"),
+    ("unit", "Unit"),
+    ("note", "Note"),
+)
+KEYS = ("snapshot", "indicator", *FILTER_KEYS, "sort", "page")
 STANDARDS = ("PS", "CoC")
 # Breakdown names a filter applies to; a cell with another breakdown is not about that filter.
 BREAKDOWN_OF = {
@@ -35,6 +45,8 @@ class View:
     country: str | None = None
     standard: str | None = None
     membership_class: str | None = None
+    sort: str | None = None  # a table column key, "-" first for descending
+    page: int | None = None  # of the table, from 1
 
     def with_(self, **changes: Any) -> View:
         """Return a copy with some fields changed; empty values clear a field."""
@@ -59,7 +71,9 @@ def parse_query(search: str | None) -> View:
             raise QueryError(f"Give {key} once in the address, not {len(given)} times.")
         values[key] = given[0].strip() or None
     snapshot = values.get("snapshot")
-    if snapshot is not None and not (snapshot.isdigit() and len(snapshot) < 12):
+    if snapshot is not None and not (
+        snapshot.isascii() and snapshot.isdigit() and len(snapshot) < 12
+    ):
         raise QueryError(f"snapshot must be a snapshot number, such as 12, not {snapshot!r}.")
     year = values.get("year")
     if year is not None and not (year.isdigit() and len(year) == 4):
@@ -80,6 +94,13 @@ def parse_query(search: str | None) -> View:
     membership_class = values.get("membership_class")
     if membership_class is not None and len(membership_class) > 60:
         raise QueryError("membership_class is too long to be a membership class.")
+    sort = values.get("sort")
+    if sort is not None and sort.removeprefix("-") not in dict(TABLE_COLUMNS):
+        columns = ", ".join(key for key, _ in TABLE_COLUMNS)
+        raise QueryError(f"sort must name a column of the table ({columns}), not {sort!r}.")
+    page = values.get("page")
+    if page is not None and not (page.isascii() and page.isdigit() and 0 < int(page) < 100_000):
+        raise QueryError(f"page must be a page number of the table, such as 2, not {page!r}.")
     return View(
         snapshot=int(snapshot) if snapshot else None,
         indicator=indicator,
@@ -87,6 +108,8 @@ def parse_query(search: str | None) -> View:
         country=country,
         standard=standard,
         membership_class=membership_class,
+        sort=sort,
+        page=int(page) if page else None,
     )
 
 
@@ -106,6 +129,12 @@ def standard_of(code: str) -> str | None:
 
 def filter_cells(cells: list[dict[str, Any]], view: View) -> list[dict[str, Any]]:
     """Return the cells that match every filter of a view."""
+    # (breakdown, category) pairs a cell must be; looked up once, not per cell.
+    named = [
+        (BREAKDOWN_OF[key], value)
+        for key, value in view.active_filters().items()
+        if key in ("country", "membership_class")
+    ]
     result = []
     for cell in cells:
         if view.year and cell["period"] != view.year:
@@ -115,11 +144,7 @@ def filter_cells(cells: list[dict[str, Any]], view: View) -> list[dict[str, Any]
             by_standard = cell["breakdown"] == "standard" and cell["category"] == view.standard
             if own != view.standard and not by_standard:
                 continue
-        if not all(
-            cell["breakdown"] == BREAKDOWN_OF[key] and cell["category"] == value
-            for key, value in view.active_filters().items()
-            if key in ("country", "membership_class")
-        ):
+        if not all(cell["breakdown"] == b and cell["category"] == c for b, c in named):
             continue
         result.append(cell)
     return result

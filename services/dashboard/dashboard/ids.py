@@ -22,6 +22,8 @@ BREAKDOWNS = "breakdowns"
 MAP_CERTIFIED = "map-certified"
 MAP_PEOPLE = "map-people"
 TABLE = "indicator-table"
+TABLE_PREVIOUS = "indicator-table-previous"
+TABLE_NEXT = "indicator-table-next"
 NO_MATCH = "no-match"
 CHANGES = "changes"
 CASE_STUDIES = "case-studies"
@@ -40,3 +42,8 @@ def tile(code: str) -> str:
 def tile_value(code: str) -> str:
     """Return the id of the element that shows an indicator's headline value."""
     return f"tile-value-{code}"
+
+
+def table_sort(column: str) -> str:
+    """Return the id of the link that sorts the table by a column."""
+    return f"{TABLE}-sort-{column}"

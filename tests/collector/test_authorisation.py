@@ -1,10 +1,12 @@
 """Every API route x anonymous / member A / member B / staff: each cell asserted."""
 
+from datetime import date
+
 import pytest
 from sqlalchemy import func, select
 
 from collector import create_app
-from outcomes.models import Application, Outbox, SurveyRevision
+from outcomes.models import Application, Meeting, Outbox, SurveyRevision
 from tests.factories import make_account, make_survey
 
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
@@ -29,12 +31,15 @@ MATRIX = {
     ("POST", "/api/v1/aggregations", None): (401, 403, 403, 202),
     ("GET", "/api/v1/aggregations/{job}", None): (401, 403, 403, 200),
     ("POST", "/api/v1/imports/{kind}", "csv"): (401, 403, 403, 201),
+    ("GET", "/api/v1/records/{kind}/{record_id}", None): (401, 403, 403, 200),
+    ("PUT", "/api/v1/records/{kind}/{record_id}", "meeting"): (401, 403, 403, 200),
 }
 BODIES = {
     "application": APPLICATION,
     "approve": {"decision": "approve"},
     "answers": ANSWERS,
     "csv": b"body,held_on\nboard,2024-02-15\n",
+    "meeting": {"values": {"body": "standards_committee", "held_on": "2024-03-01"}},
 }
 
 
@@ -52,7 +57,11 @@ def world(collector, db):
     assert collector.put("/api/v1/surveys/2025", json=ANSWERS, headers=a).status_code == 200
     reference = collector.post("/api/v1/applications", json=APPLICATION).json["reference"]
     job = db.scalar(select(Outbox.job_id))
-    return tokens, {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
+    meeting = Meeting(body="board", held_on=date(2024, 2, 15))
+    db.add(meeting)
+    db.commit()
+    ids = {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
+    return tokens, {**ids, "record_id": meeting.id}
 
 
 @pytest.mark.parametrize("actor", ACTORS)

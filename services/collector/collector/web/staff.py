@@ -30,6 +30,7 @@ from collector.imports import (
     template_csv,
 )
 from collector.jobs import job_status, request_rerun
+from collector.records import record_values, update_record
 from collector.surveys import SurveyError, decide_response
 from collector.web.session import login_required, web_user
 from outcomes.accounts import set_password, temporary_password
@@ -228,6 +229,39 @@ def records(kind: str) -> str | Response | tuple[str, int]:
     columns, rows = recent_records(session, kind=kind)
     page = render_template(
         "staff/records.html", kind=found, columns=columns, rows=rows, errors=errors, values=values
+    )
+    return (page, 422) if errors else page
+
+
+@bp.route("/records/<string:kind>/<int:record_id>", methods=["GET", "POST"])
+@login_required("staff")
+def record(kind: str, record_id: int) -> str | Response | tuple[str, int]:
+    """Show a record's values in a form; save the edited row (checked as an import row is)."""
+    found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
+    session = db()
+    values = record_values(session, found, record_id)
+    if values is None:
+        abort(404, description=f"No {kind.replace('_', ' ')[:-1]} {record_id}.")
+    errors: dict = {}
+    if request.method == "POST":
+        values = {c: request.form.get(c, "").strip() for c in found.columns}
+        try:
+            update_record(
+                session,
+                settings(),
+                kind=found,
+                record_id=record_id,
+                raw={k: v for k, v in values.items() if v},
+                staff=web_user(),
+            )
+        except ImportError_ as error:
+            session.rollback()
+            errors = error.errors
+        else:
+            flash(f"Saved {kind.replace('_', ' ')[:-1]} {record_id}.")
+            return redirect(url_for("staff.records", kind=kind))
+    page = render_template(
+        "staff/record.html", kind=found, record_id=record_id, values=values, errors=errors
     )
     return (page, 422) if errors else page
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from collector.applications import (
@@ -15,10 +16,13 @@ from collector.applications import (
 )
 from collector.context import db, settings
 from collector.definitions import (
+    EDITABLE_TYPES,
     DefinitionError,
     copy_previous_year,
     create_definition,
     parse_xlsform,
+    remove_question,
+    save_question,
     set_status,
 )
 from collector.imports import (
@@ -32,14 +36,17 @@ from collector.imports import (
 from collector.jobs import job_status, request_rerun
 from collector.records import record_values, update_record
 from collector.surveys import SurveyError, decide_response
+from collector.web.forms import question_data, question_values
 from collector.web.session import login_required, web_user
 from outcomes.accounts import set_password, temporary_password
 from outcomes.models import (
+    AGGREGATIONS,
     Application,
     AuditLog,
     Member,
     Snapshot,
     SurveyDefinition,
+    SurveyQuestion,
     SurveyResponse,
     SurveyRevision,
     User,
@@ -341,12 +348,104 @@ def survey_status(definition_id: int) -> Response | tuple[str, int]:
 @bp.get("/surveys/<int:definition_id>")
 @login_required("staff")
 def survey_definition(definition_id: int) -> str:
-    """Show a definition's questions."""
+    """Show a definition's questions (with edit and remove while it is a draft)."""
+    return _survey_page(_definition(definition_id))
+
+
+def _definition(definition_id: int) -> SurveyDefinition:
     definition = db().get(SurveyDefinition, definition_id)
     if definition is None:
         abort(404, description="No such survey definition.")
-    questions = survey_questions(db(), definition_id=definition_id)
-    return render_template("staff/survey.html", definition=definition, questions=questions)
+    return definition
+
+
+def _survey_page(definition: SurveyDefinition, error: str | None = None) -> str:
+    questions = survey_questions(db(), definition_id=definition.id)
+    return render_template(
+        "staff/survey.html", definition=definition, questions=questions, error=error
+    )
+
+
+@bp.route("/surveys/<int:definition_id>/questions/new", methods=["GET", "POST"])
+@login_required("staff")
+def question_new(definition_id: int) -> str | Response | tuple[str, int]:
+    """Add a question to a draft survey."""
+    return _question_form(_definition(definition_id), None)
+
+
+@bp.route("/surveys/<int:definition_id>/questions/<int:question_id>", methods=["GET", "POST"])
+@login_required("staff")
+def question(definition_id: int, question_id: int) -> str | Response | tuple[str, int]:
+    """Change one question of a draft survey."""
+    definition = _definition(definition_id)
+    return _question_form(definition, _question(definition, question_id))
+
+
+@bp.post("/surveys/<int:definition_id>/questions/<int:question_id>/delete")
+@login_required("staff")
+def question_delete(definition_id: int, question_id: int) -> Response | tuple[str, int]:
+    """Remove one question from a draft survey."""
+    session = db()
+    definition = _definition(definition_id)
+    found = _question(definition, question_id)
+    try:
+        remove_question(session, definition, found, staff=web_user())
+    except DefinitionError as error:
+        session.rollback()
+        return _survey_page(definition, str(error)), 409
+    session.commit()
+    flash(f"Question {found.key} removed.")
+    return redirect(url_for("staff.survey_definition", definition_id=definition_id))
+
+
+def _question(definition: SurveyDefinition, question_id: int) -> SurveyQuestion:
+    found = db().get(SurveyQuestion, question_id)
+    if found is None or found.definition_id != definition.id:
+        abort(404, description="No such question in this survey.")
+    return found
+
+
+def _question_form(
+    definition: SurveyDefinition, found: SurveyQuestion | None
+) -> str | Response | tuple[str, int]:
+    """Show a question's form; save it if the survey is a draft and the answers fit together."""
+    session = db()
+    values: dict = question_values(found)
+    errors: dict = {}
+    error = None
+    status = 200
+    if definition.status != "draft":
+        error = (
+            f"The {definition.year} survey is {definition.status}: its questions can change "
+            "only while it is a draft."
+        )
+    if request.method == "POST":
+        values = {**request.form, "required": request.form.get("required") == "yes"}
+        try:
+            saved = save_question(
+                session, definition, question_data(request.form), staff=web_user(), question=found
+            )
+            session.commit()
+        except DefinitionError as refusal:
+            session.rollback()
+            error, status = str(refusal), 409
+        except ValidationError as invalid:
+            session.rollback()
+            errors, status = invalid.normalized_messages(), 422
+        else:
+            flash(f"Question {saved.key} saved.")
+            return redirect(url_for("staff.survey_definition", definition_id=definition.id))
+    page = render_template(
+        "staff/question.html",
+        definition=definition,
+        question=found,
+        values=values,
+        errors=errors,
+        error=error,
+        types=EDITABLE_TYPES,
+        aggregations=AGGREGATIONS,
+    )
+    return page, status
 
 
 def _year(raw: str | None) -> int:

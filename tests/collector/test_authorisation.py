@@ -6,7 +6,14 @@ import pytest
 from sqlalchemy import func, select
 
 from collector import create_app
-from outcomes.models import Application, Meeting, Outbox, SurveyRevision
+from outcomes.models import (
+    Application,
+    Meeting,
+    Outbox,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyRevision,
+)
 from tests.factories import make_account, make_survey
 
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
@@ -33,6 +40,31 @@ MATRIX = {
     ("POST", "/api/v1/imports/{kind}", "csv"): (401, 403, 403, 201),
     ("GET", "/api/v1/records/{kind}/{record_id}", None): (401, 403, 403, 200),
     ("PUT", "/api/v1/records/{kind}/{record_id}", "meeting"): (401, 403, 403, 200),
+    ("GET", "/api/v1/survey-definitions", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/survey-definitions", "new_year"): (401, 403, 403, 201),
+    ("GET", "/api/v1/survey-definitions/{definition_id}", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/survey-definitions/{definition_id}/status", "open"): (401, 403, 403, 200),
+    ("POST", "/api/v1/survey-definitions/{definition_id}/questions", "question"): (
+        401,
+        403,
+        403,
+        201,
+    ),
+    ("PUT", "/api/v1/survey-definitions/{definition_id}/questions/{question_id}", "question"): (
+        401,
+        403,
+        403,
+        200,
+    ),
+    ("DELETE", "/api/v1/survey-definitions/{definition_id}/questions/{question_id}", None): (
+        401,
+        403,
+        403,
+        204,
+    ),
+    ("GET", "/api/v1/survey-responses", None): (401, 403, 403, 200),
+    ("GET", "/api/v1/survey-responses/{response_id}", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/survey-responses/{response_id}/decision", "accept"): (401, 403, 403, 200),
 }
 BODIES = {
     "application": APPLICATION,
@@ -40,13 +72,24 @@ BODIES = {
     "answers": ANSWERS,
     "csv": b"body,held_on\nboard,2024-02-15\n",
     "meeting": {"values": {"body": "standards_committee", "held_on": "2024-03-01"}},
+    "new_year": {"year": 2026},
+    "open": {"status": "open"},
+    "question": {
+        "key": "water_use",
+        "label": "Water used",
+        "type": "decimal",
+        "aggregation": "sum",
+    },
+    "accept": {"decision": "accept"},
 }
 
 
 @pytest.fixture
 def world(collector, db):
-    """Member A with a 2025 response, member B without, a staff token, an application, a job."""
+    """Member A with a 2025 response, member B without, a staff token, an application, a job,
+    a meeting and a draft 2027 survey."""
     make_survey(db)
+    draft = make_survey(db, year=2027, status="draft")
     tokens = {
         "member_a": make_account(db),
         "member_b": make_account(db),
@@ -61,7 +104,14 @@ def world(collector, db):
     db.add(meeting)
     db.commit()
     ids = {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
-    return tokens, {**ids, "record_id": meeting.id}
+    question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
+    return tokens, {
+        **ids,
+        "record_id": meeting.id,
+        "definition_id": draft.id,
+        "question_id": question,
+        "response_id": db.scalar(select(SurveyResponse.id)),
+    }
 
 
 @pytest.mark.parametrize("actor", ACTORS)

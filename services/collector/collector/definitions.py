@@ -319,14 +319,13 @@ def _draft(definition: SurveyDefinition) -> None:
 def save_question(
     session: Session,
     definition: SurveyDefinition,
-    data: dict[str, Any],
+    loaded: dict[str, Any],
     *,
     staff: User,
     question: SurveyQuestion | None = None,
 ) -> SurveyQuestion:
-    """Add a question to a draft, or change one; raise ValidationError naming each bad field."""
+    """Add a question (loaded by QuestionSchema) to a draft, or change one; refuse a taken key."""
     _draft(definition)
-    loaded = question_schema.load(data)
     clash = session.scalar(
         select(SurveyQuestion.id).where(
             SurveyQuestion.definition_id == definition.id,

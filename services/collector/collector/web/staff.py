@@ -21,6 +21,7 @@ from collector.definitions import (
     copy_previous_year,
     create_definition,
     parse_xlsform,
+    question_schema,
     remove_question,
     save_question,
     set_status,
@@ -422,9 +423,8 @@ def _question_form(
     if request.method == "POST":
         values = {**request.form, "required": request.form.get("required") == "yes"}
         try:
-            saved = save_question(
-                session, definition, question_data(request.form), staff=web_user(), question=found
-            )
+            loaded = question_schema.load(question_data(request.form))
+            saved = save_question(session, definition, loaded, staff=web_user(), question=found)
             session.commit()
         except DefinitionError as refusal:
             session.rollback()

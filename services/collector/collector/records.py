@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from marshmallow import ValidationError, fields, validate, validates_schema
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from outcomes.models import (
     certificate_facility,
 )
 from outcomes.queue import enqueue, request_aggregation
+from outcomes.schemas import Strict
 
 # The columns a record keeps in link tables rather than in its own row.
 LINKED = {"countries", "auditing_firm", "facility_ids", "external_certifications"}
@@ -163,3 +165,94 @@ def _replace_links(session: Session, kind: ImportKind, record_id: int, row: dict
 def _insert(table: Any, session: Session, rows: list[dict]) -> None:
     if rows:
         session.execute(insert(table), rows)
+
+
+class ExternalCertificationSchema(Strict):
+    """A recognised external scheme; certificates leverage it while it is valid."""
+
+    code = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=40),
+            validate.Regexp(
+                r"^[A-Za-z0-9._-]+$",
+                error="Use letters, digits, '.', '_' or '-' (e.g. ISO14001): CSV files list "
+                "codes separated by ';'.",
+            ),
+        ],
+    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    valid_from = fields.Date(required=True)
+    valid_until = fields.Date(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        until, start = data.get("valid_until"), data.get("valid_from")
+        if until and start and until < start:
+            raise ValidationError(
+                f"valid_until ({until}) comes before valid_from ({start}).", "valid_until"
+            )
+
+
+def save_external_certification(
+    session: Session,
+    data: dict[str, Any],
+    *,
+    staff: User,
+    found: ExternalCertification | None = None,
+) -> ExternalCertification:
+    """Add a recognised scheme, or change an existing one's name and validity (not its code).
+
+    Raises ValidationError naming each bad field; the audit log keeps what changed.
+    """
+    schema = ExternalCertificationSchema(exclude=("code",) if found else ())
+    loaded = schema.load(data)
+    if found is None:
+        taken = session.scalar(
+            select(ExternalCertification.id).where(ExternalCertification.code == loaded["code"])
+        )
+        if taken is not None:
+            raise ValidationError({"code": [f"{loaded['code']} is already on the list."]})
+        found = ExternalCertification(**loaded)
+        session.add(found)
+        before: dict[str, str] = {}
+    else:
+        before = _certification_text(found)
+        for column, value in loaded.items():
+            setattr(found, column, value)
+    session.flush()
+    _log_certification(session, staff, found, before)
+    return found
+
+
+def retire_external_certification(
+    session: Session, found: ExternalCertification, *, staff: User, on: date
+) -> None:
+    """End a scheme's recognition on a day (an earlier end stays as it is)."""
+    before = _certification_text(found)
+    if found.valid_until is None or found.valid_until > on:
+        found.valid_until = max(on, found.valid_from)
+    _log_certification(session, staff, found, before)
+
+
+def _certification_text(found: ExternalCertification) -> dict[str, str]:
+    return {c: _text(getattr(found, c)) for c in ("code", "name", "valid_from", "valid_until")}
+
+
+def _log_certification(
+    session: Session, staff: User, found: ExternalCertification, before: dict[str, str]
+) -> None:
+    after = _certification_text(found)
+    changed = [c for c in after if before.get(c) != after[c]]
+    session.add(
+        AuditLog(
+            actor_id=staff.id,
+            action="external_certification.update" if before else "external_certification.create",
+            object_type="external_certification",
+            object_id=str(found.id),
+            details={
+                "before": {c: before[c] for c in changed if c in before},
+                "after": {c: after[c] for c in changed},
+            },
+        )
+    )

@@ -121,9 +121,10 @@ def question_data(form: MultiDict) -> dict[str, Any]:
         if line.strip():
             name, _, label = line.partition("=")
             choices.append({"name": name.strip(), "label": (label or name).strip()})
+    # A blank field is a missing one: the schema then names what is required or uses its default.
+    texts = {n: form.get(n, "").strip() for n in ("key", "label", "help_text", "type", "unit")}
     data: dict[str, Any] = {
-        name: form.get(name, "").strip()
-        for name in ("key", "label", "help_text", "type", "unit", "aggregation")
+        n: v for n, v in {**texts, "aggregation": form.get("aggregation", "")}.items() if v
     }
     for bound in ("minimum", "maximum"):
         raw = form.get(bound, "").strip()

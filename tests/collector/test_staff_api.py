@@ -1,8 +1,19 @@
 """The staff API for survey definitions, their draft questions and response decisions."""
 
+from datetime import date
+
 from sqlalchemy import func, select
 
-from outcomes.models import AuditLog, Outbox, SurveyDefinition, SurveyQuestion, SurveyResponse
+from aggregator.build import build_snapshot
+from outcomes.db import get_engine
+from outcomes.models import (
+    AuditLog,
+    IndicatorValue,
+    Outbox,
+    SurveyDefinition,
+    SurveyQuestion,
+    SurveyResponse,
+)
 from tests.factories import make_account, make_survey
 
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
@@ -126,3 +137,58 @@ def test_staff_decide_a_response_through_the_api_as_the_web_page_does(collector,
     assert db.scalars(select(AuditLog.action).where(AuditLog.action == "survey.accepted")).all()
     assert collector.get("/api/v1/survey-responses/999999", headers=staff).status_code == 404
     assert collector.get("/api/v1/survey-responses?status=submitted", headers=staff).json == []
+
+
+def test_a_select_many_question_publishes_how_many_members_chose_each_option(
+    collector, db, settings
+):
+    survey = make_survey(db, year=2025, status="draft")
+    staff = auth(make_account(db, role="staff"))
+    members = [auth(make_account(db)) for _ in range(3)]
+    db.commit()
+    sites = {
+        "key": "sites",
+        "label": "Where water comes from",
+        "type": "select_many",
+        "aggregation": "count",
+        "choices": [
+            {"name": "river", "label": "A river"},
+            {"name": "well", "label": "A well"},
+            {"name": "grid_water", "label": "The grid"},
+        ],
+    }
+    base = f"/api/v1/survey-definitions/{survey.id}"
+    assert collector.post(f"{base}/questions", json=sites, headers=staff).status_code == 201
+    assert (
+        collector.post(f"{base}/status", json={"status": "open"}, headers=staff).status_code == 200
+    )
+    chosen = (["river", "well"], ["river"], ["grid_water", "river"])
+    for member, options in zip(members, chosen, strict=True):
+        answers = {**ANSWERS["answers"], "sites": options}
+        answer = collector.put("/api/v1/surveys/2025", json={"answers": answers}, headers=member)
+        assert answer.status_code == 200, answer.json
+    for response in collector.get("/api/v1/survey-responses", headers=staff).json:
+        decision = {"decision": "accept"}
+        path = f"/api/v1/survey-responses/{response['id']}/decision"
+        assert collector.post(path, json=decision, headers=staff).status_code == 200
+
+    result = build_snapshot(
+        get_engine(settings.database_url), trigger="test", as_of=date(2026, 6, 30), force=True,
+        threshold=1,
+    )  # fmt: skip
+
+    db.rollback()
+    cells = {
+        (v.period, v.breakdown, v.category): v.value
+        for v in db.scalars(
+            select(IndicatorValue).where(
+                IndicatorValue.snapshot_id == result.snapshot_id,
+                IndicatorValue.indicator == "survey_sites",
+            )
+        )
+    }
+    assert cells[("all", "total", "")] == 3
+    assert cells[("all", "answer", "river")] == 3
+    assert cells[("all", "answer", "well")] == 1
+    assert cells[("all", "answer", "grid_water")] == 1
+    assert not any(category and ";" in category for _p, _b, category in cells)

@@ -38,6 +38,7 @@ XLSFORM_TYPES = {
 UNRENDERED_BINDS = ("relevant", "calculate", "readonly", "required_message")
 BOUND = re.compile(r"^\s*\.\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 STATUSES = {"open": ("draft", "closed"), "closed": ("open",)}
+NUMERIC_TYPES = ("integer", "decimal")
 
 
 class DefinitionError(Exception):
@@ -127,6 +128,16 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
             "the question feeds no public figure"
         )
         aggregation = "none"
+    kind = XLSFORM_TYPES[child["type"]]
+    fits = {"sum": NUMERIC_TYPES, "mean": NUMERIC_TYPES, "median": NUMERIC_TYPES}
+    if (aggregation in fits and kind not in fits[aggregation]) or (
+        aggregation == "share_yes" and kind != "boolean"
+    ):
+        report.unsupported.append(
+            f"'{where}': a {kind} question cannot aggregate as '{aggregation}'; "
+            "the question feeds no public figure (use 'count')"
+        )
+        aggregation = "none"
     label = child.get("label") or child.get("name")
     if isinstance(label, dict):  # several languages: take the first
         label = next(iter(label.values()))
@@ -137,7 +148,7 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
         "key": child["name"][:60],
         "label": str(label)[:300],
         "help_text": str(hint)[:1000],
-        "type": XLSFORM_TYPES[child["type"]],
+        "type": kind,
         "minimum": minimum,
         "maximum": maximum,
         "required": str(bind.get("required", "")).lower() in {"yes", "true", "true()"},
@@ -236,7 +247,6 @@ def set_status(session: Session, definition: SurveyDefinition, *, status: str, s
 
 # What staff may give a question; select_many is XLSForm's select_multiple.
 EDITABLE_TYPES = (*QUESTION_TYPES, "select_many")
-NUMERIC_TYPES = ("integer", "decimal")
 QUESTION_COLUMNS = (
     "key",
     "label",

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from outcomes.models import AuditLog, SurveyQuestion
 from tests.collector.test_staff_pages import signed_in_staff
-from tests.collector.web import post_form
+from tests.collector.web import post_form, writing
 from tests.factories import make_survey
 
 WATER = {
@@ -143,6 +143,7 @@ def test_the_questions_of_an_opened_survey_cannot_change(collector, db):
         )
         == 0
     )
+    writing(db)
     other = make_survey(db, year=2027, status="draft")
     db.commit()
     wrong_survey = collector.get(f"/staff/surveys/{other.id}/questions/{employees.id}")

@@ -167,6 +167,12 @@ class ImportKind:
     example: dict[str, str]
 
     @property
+    def singular(self) -> str:
+        """Name one record of the kind in words ("facility", "case study")."""
+        words = self.name.replace("_", " ")
+        return words[:-3] + "y" if words.endswith("ies") else words[:-1]
+
+    @property
     def columns(self) -> list[str]:
         return list(self.schema().fields)
 

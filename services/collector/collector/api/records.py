@@ -54,7 +54,7 @@ def _found(kind: str, record_id: int) -> tuple[ImportKind, dict[str, str]]:
         abort(404, message=f"Unknown kind {kind!r}; use one of: {', '.join(sorted(KINDS))}.")
     values = record_values(db(), found, record_id)
     if values is None:
-        abort(404, message=f"No {kind} record {record_id}.")
+        abort(404, message=f"No {found.singular} {record_id}.")
     return found, values
 
 

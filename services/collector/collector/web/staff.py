@@ -239,7 +239,7 @@ def records(kind: str) -> str | Response | tuple[str, int]:
             session.rollback()
             errors = error.errors.get("rows", {}).get("2", {})
         else:
-            flash(f"Recorded one {kind.replace('_', ' ')[:-1]}.")
+            flash(f"Recorded one {found.singular}.")
             return redirect(url_for("staff.records", kind=kind))
     columns, rows = recent_records(session, kind=kind)
     page = render_template(
@@ -256,7 +256,7 @@ def record(kind: str, record_id: int) -> str | Response | tuple[str, int]:
     session = db()
     values = record_values(session, found, record_id)
     if values is None:
-        abort(404, description=f"No {kind.replace('_', ' ')[:-1]} {record_id}.")
+        abort(404, description=f"No {found.singular} {record_id}.")
     errors: dict = {}
     if request.method == "POST":
         values = {c: request.form.get(c, "").strip() for c in found.columns}
@@ -273,7 +273,7 @@ def record(kind: str, record_id: int) -> str | Response | tuple[str, int]:
             session.rollback()
             errors = error.errors
         else:
-            flash(f"Saved {kind.replace('_', ' ')[:-1]} {record_id}.")
+            flash(f"Saved {found.singular} {record_id}.")
             return redirect(url_for("staff.records", kind=kind))
     page = render_template(
         "staff/record.html", kind=found, record_id=record_id, values=values, errors=errors

@@ -14,8 +14,8 @@ from outcomes.models import (
 )
 from tests.collector.test_imports import auth, certificate_register
 from tests.collector.test_staff_pages import signed_in_staff
-from tests.collector.web import post_form
-from tests.factories import make_certificate
+from tests.collector.web import post_form, writing
+from tests.factories import make_certificate, make_member
 
 
 def edit_form(certificate: Certificate, facility_id: int) -> dict[str, str]:
@@ -151,3 +151,25 @@ def test_editing_a_firm_replaces_the_countries_it_operates_in(collector, db):
     db.expire_all()
     countries = db.scalars(select(auditing_firm_country.c.country).order_by("country")).all()
     assert countries == ["DE", "FR"]
+
+
+def test_a_facility_covered_by_a_certificate_keeps_its_member(collector, db):
+    member, facility, token, first, _second = two_certificates(db)
+    writing(db)
+    other = make_member(db)
+    db.execute(
+        certificate_facility.insert().values(certificate_id=first.id, facility_id=facility.id)
+    )
+    db.commit()
+    path = f"/api/v1/records/facilities/{facility.id}"
+    values = {"member_id": other.id, "name": "Smelter", "country": "NO", "people": 310}
+
+    moved = collector.put(path, json={"values": values}, headers=auth(token))
+    counted = collector.put(
+        path, json={"values": {**values, "member_id": member.id}}, headers=auth(token)
+    )
+
+    assert moved.status_code == 422
+    assert "PS-1 cover this facility" in moved.json["errors"]["json"]["values"]["member_id"][0]
+    assert counted.status_code == 200
+    assert counted.json["values"]["people"] == "310"

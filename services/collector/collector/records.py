@@ -14,6 +14,7 @@ from outcomes.config import Settings
 from outcomes.models import (
     AuditingFirm,
     AuditLog,
+    Certificate,
     ExternalCertification,
     User,
     auditing_firm_country,
@@ -97,6 +98,8 @@ def update_record(
     problems = check_rows(session, kind, [row], editing=record_id)
     if problems:
         raise ImportError_(UNCHANGED, problems[0])
+    if kind.name == "facilities" and str(row["member_id"]) != before["member_id"]:
+        _refuse_moving_a_covered_facility(session, record_id)
     model = MODELS[kind.name]
     plain = {k: v for k, v in row.items() if k not in LINKED}
     if kind.name == "certificates":
@@ -127,6 +130,26 @@ def update_record(
     session.commit()
     enqueue(settings, outbox)
     return after
+
+
+def _refuse_moving_a_covered_facility(session: Session, facility_id: int) -> None:
+    """A certificate covers only its holder's facilities: such a facility keeps its member."""
+    numbers = session.scalars(
+        select(Certificate.number)
+        .join(certificate_facility, certificate_facility.c.certificate_id == Certificate.id)
+        .where(certificate_facility.c.facility_id == facility_id)
+        .order_by(Certificate.number)
+    ).all()
+    if numbers:
+        raise ImportError_(
+            UNCHANGED,
+            {
+                "member_id": [
+                    f"Certificates {', '.join(numbers)} cover this facility; edit them first "
+                    "so that it can change member."
+                ]
+            },
+        )
 
 
 def _replace_links(session: Session, kind: ImportKind, record_id: int, row: dict) -> None:

@@ -263,14 +263,14 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
     q, d = SurveyQuestion.__table__.c, SurveyDefinition.__table__.c
     # The newest definition that asks a question gives its label, unit and aggregation.
     questions = conn.execute(
-        select(q.key, q.label, q.unit, q.aggregation)
+        select(q.key, q.label, q.unit, q.aggregation, q.type, q.choices)
         .join_from(SurveyQuestion.__table__, SurveyDefinition.__table__)
         .where(d.status.in_(("open", "closed")), q.aggregation.in_(tuple(SURVEY_RULES)))
         .order_by(q.key, d.year.desc(), d.version.desc())
     )
     fixed = set(by_code())
     indicators: dict[str, Indicator] = {}
-    for key, label, unit, how in questions:
+    for key, label, unit, how, kind, choices in questions:
         if key in indicators:
             continue
         code = f"{SURVEY_PREFIX}{key}"
@@ -288,14 +288,20 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
                 "outside the question's bounds or its definition are left out. The headline is "
                 "the latest reporting year; coverage gives the members who answered of those "
                 "active that year. Cells backed by too few members are suppressed."
+                + (" Each option counts the members who chose it." if _many(kind, choices) else "")
             ),
-            cells=sql.survey_cells(key, how),
+            cells=sql.survey_cells(key, how, _many(kind, choices)),
             sources=frozenset(("survey", "membership")),
             disclosure_control=True,
             survey_question=key,
             aggregation=how,
         )
     return list(indicators.values())
+
+
+def _many(kind: str, choices: list[dict] | None) -> tuple[str, ...]:
+    """Return the option names of a select-many question (whose answers are counted per option)."""
+    return tuple(str(c["name"]) for c in choices or ()) if kind == "select_many" else ()
 
 
 def snapshot_catalogue(conn: Connection) -> tuple[Indicator, ...]:

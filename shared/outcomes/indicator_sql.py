@@ -501,8 +501,12 @@ def _survey_group(
     return rows.subquery()
 
 
-def survey_cells(key: str, how: str) -> Cells:
-    """Return the cells of a survey-derived indicator: per year, latest year, by class, coverage."""
+def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
+    """Return the cells of a survey-derived indicator: per year, latest year, by class, coverage.
+
+    `choices` names the options of a select-many question, whose answer is stored as "a;b":
+    its "answer" cells then count the members choosing each option.
+    """
 
     def cells(_ctx: BuildContext) -> list[Select]:
         usable = accepted_answers(key)
@@ -533,16 +537,30 @@ def survey_cells(key: str, how: str) -> Cells:
                         )
                     ).group_by(*(src.c[k] for k in keys))
                 )
-        if how == "count":
-            text, member = answers.c.value_text, answers.c.member_id
+        text, member = answers.c.value_text, answers.c.member_id
+        latest_year = answers.c.year == select(func.max(answers.c.year)).scalar_subquery()
+        if how == "count" and not choices:
             queries.append(
                 select(*cell("all", "answer", text, func.count(), func.count(distinct(member))))
-                .where(
-                    text.is_not(None),
-                    answers.c.year == select(func.max(answers.c.year)).scalar_subquery(),
-                )
+                .where(text.is_not(None), latest_year)
                 .group_by(text)
             )
+        if how == "count":
+            # One cell per option of a select-many question: members whose ";"-joined answer
+            # holds it (an option never counted twice for one member).
+            chose = literal(";") + text + literal(";")
+            queries += [
+                select(
+                    *cell(
+                        "all",
+                        "answer",
+                        choice,
+                        func.count(distinct(member)),
+                        func.count(distinct(member)),
+                    )
+                ).where(chose.contains(f";{choice};", autoescape=True), latest_year)
+                for choice in choices
+            ]
         # Coverage beside every figure: "based on N of M members".
         answered = (
             select(answers.c.year, func.count(distinct(answers.c.member_id)).label("answered"))

@@ -43,13 +43,20 @@ def test_apply_approve_draft_submit_amend_accept_and_publish(browser, settings, 
         reference = page.locator("#reference").inner_text()
         assert reference.startswith("APP-")
 
-        # Staff approve it and read the new member's sign-in details.
+        # Staff approve it and read the new member's sign-in details ...
         sign_in(page, base, staff.email, PASSWORD)
         page.goto(f"{base}/staff/applications/{reference}")
         page.click("button:has-text('Approve')")
         email = page.locator("#account-email").inner_text()
         password = page.locator("#account-password").inner_text()
         assert page.locator("#application-status").inner_text() == "approved"
+        # ... and correct the head count of its facility.
+        page.goto(f"{base}/staff/records/facilities")
+        page.click("#records >> text=Edit")
+        page.fill("#f-people", "450")
+        page.click("button:has-text('Save changes')")
+        page.get_by_text("Saved facility").wait_for()
+        assert "<td>450</td>" in page.content()
         sign_out(page)
 
         # The member drafts, submits and amends its 2025 survey.

@@ -154,3 +154,27 @@ def test_the_decision_api_approves_once_and_refuses_a_second_decision(collector,
     assert len(first.json["temporary_password"]) >= 12
     assert again.status_code == 409
     assert count(db, Member) == 1
+
+
+def test_applying_is_limited_per_address_across_the_form_and_the_api(collector, db):
+    refused_form = collector.post("/api/v1/applications", json={"organisation": "X"})
+    by_api = [
+        collector.post("/api/v1/applications", json={**GOOD, "organisation": f"Org {n}"})
+        for n in range(9)
+    ]
+    by_form = post_form(collector, "/apply", FORM)
+
+    too_many = collector.post("/api/v1/applications", json=GOOD)
+    too_many_by_form = post_form(collector, "/apply", FORM)
+
+    assert refused_form.status_code == 422  # a refused application does not count
+    assert {answer.status_code for answer in by_api} == {201}
+    assert by_form.status_code == 302
+    assert too_many.status_code == 429
+    assert "Wait an hour" in too_many.json["errors"]["request"][0]
+    assert int(too_many.headers["Retry-After"]) > 0
+    assert too_many_by_form.status_code == 429
+    assert "Wait an hour" in too_many_by_form.get_data(as_text=True)
+    assert collector.get("/apply").status_code == 200
+    db.rollback()
+    assert count(db, Application) == 10

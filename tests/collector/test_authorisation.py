@@ -1,10 +1,22 @@
 """Every API route x anonymous / member A / member B / staff: each cell asserted."""
 
+from datetime import date
+
 import pytest
 from sqlalchemy import func, select
 
 from collector import create_app
-from outcomes.models import Application, Outbox, SurveyRevision
+from outcomes.models import (
+    Application,
+    ExternalCertification,
+    Meeting,
+    Outbox,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyRevision,
+)
+from outcomes.queries import survey_questions
+from tests.collector.web import csrf_token, make_login, sign_in, writing
 from tests.factories import make_account, make_survey
 
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
@@ -29,19 +41,58 @@ MATRIX = {
     ("POST", "/api/v1/aggregations", None): (401, 403, 403, 202),
     ("GET", "/api/v1/aggregations/{job}", None): (401, 403, 403, 200),
     ("POST", "/api/v1/imports/{kind}", "csv"): (401, 403, 403, 201),
+    ("GET", "/api/v1/records/{kind}/{record_id}", None): (401, 403, 403, 200),
+    ("PUT", "/api/v1/records/{kind}/{record_id}", "meeting"): (401, 403, 403, 200),
+    ("GET", "/api/v1/survey-definitions", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/survey-definitions", "new_year"): (401, 403, 403, 201),
+    ("GET", "/api/v1/survey-definitions/{definition_id}", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/survey-definitions/{definition_id}/status", "open"): (401, 403, 403, 200),
+    ("POST", "/api/v1/survey-definitions/{definition_id}/questions", "question"): (
+        401,
+        403,
+        403,
+        201,
+    ),
+    ("PUT", "/api/v1/survey-definitions/{definition_id}/questions/{question_id}", "question"): (
+        401,
+        403,
+        403,
+        200,
+    ),
+    ("DELETE", "/api/v1/survey-definitions/{definition_id}/questions/{question_id}", None): (
+        401,
+        403,
+        403,
+        204,
+    ),
+    ("GET", "/api/v1/survey-responses", None): (401, 403, 403, 200),
+    ("GET", "/api/v1/survey-responses/{response_id}", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/survey-responses/{response_id}/decision", "accept"): (401, 403, 403, 200),
 }
 BODIES = {
     "application": APPLICATION,
     "approve": {"decision": "approve"},
     "answers": ANSWERS,
     "csv": b"body,held_on\nboard,2024-02-15\n",
+    "meeting": {"values": {"body": "standards_committee", "held_on": "2024-03-01"}},
+    "new_year": {"year": 2026},
+    "open": {"status": "open"},
+    "question": {
+        "key": "water_use",
+        "label": "Water used",
+        "type": "decimal",
+        "aggregation": "sum",
+    },
+    "accept": {"decision": "accept"},
 }
 
 
 @pytest.fixture
 def world(collector, db):
-    """Member A with a 2025 response, member B without, a staff token, an application, a job."""
+    """Member A with a 2025 response, member B without, a staff token, an application, a job,
+    a meeting and a draft 2027 survey."""
     make_survey(db)
+    draft = make_survey(db, year=2027, status="draft")
     tokens = {
         "member_a": make_account(db),
         "member_b": make_account(db),
@@ -52,7 +103,19 @@ def world(collector, db):
     assert collector.put("/api/v1/surveys/2025", json=ANSWERS, headers=a).status_code == 200
     reference = collector.post("/api/v1/applications", json=APPLICATION).json["reference"]
     job = db.scalar(select(Outbox.job_id))
-    return tokens, {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
+    writing(db)  # a worker may have published since the read above
+    meeting = Meeting(body="board", held_on=date(2024, 2, 15))
+    db.add(meeting)
+    db.commit()
+    ids = {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
+    question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
+    return tokens, {
+        **ids,
+        "record_id": meeting.id,
+        "definition_id": draft.id,
+        "question_id": question,
+        "response_id": db.scalar(select(SurveyResponse.id)),
+    }
 
 
 @pytest.mark.parametrize("actor", ACTORS)
@@ -110,3 +173,84 @@ def test_a_public_application_never_needs_a_token_but_is_validated(collector, db
     answer = collector.post("/api/v1/applications", json={"organisation": "X"})
     assert answer.status_code == 422
     assert db.scalar(select(func.count()).select_from(Application)) == 0
+
+
+# The staff pages added with record editing, draft questions and external certifications:
+# (method, page, form) -> expected status for anonymous, member A, member B, staff.
+PAGES = {
+    ("GET", "/staff/records/{kind}/{record_id}", None): (302, 403, 403, 200),
+    ("POST", "/staff/records/{kind}/{record_id}", "meeting"): (302, 403, 403, 302),
+    ("GET", "/staff/surveys/{definition_id}/questions/new", None): (302, 403, 403, 200),
+    ("POST", "/staff/surveys/{definition_id}/questions/new", "question"): (302, 403, 403, 302),
+    ("GET", "/staff/surveys/{definition_id}/questions/{question_id}", None): (302, 403, 403, 200),
+    ("POST", "/staff/surveys/{definition_id}/questions/{question_id}", "question"): (
+        302,
+        403,
+        403,
+        302,
+    ),
+    ("POST", "/staff/surveys/{definition_id}/questions/{question_id}/delete", None): (
+        302,
+        403,
+        403,
+        302,
+    ),
+    ("GET", "/staff/external-certifications", None): (302, 403, 403, 200),
+    ("POST", "/staff/external-certifications", "scheme"): (302, 403, 403, 302),
+    ("GET", "/staff/external-certifications/{certification_id}", None): (302, 403, 403, 200),
+    ("POST", "/staff/external-certifications/{certification_id}", "scheme"): (302, 403, 403, 302),
+    ("POST", "/staff/external-certifications/{certification_id}/retire", None): (
+        302,
+        403,
+        403,
+        302,
+    ),
+}
+FORMS = {
+    "meeting": {"body": "board", "held_on": "2024-03-01"},
+    "question": {"key": "water_use", "label": "Water used", "type": "decimal"},
+    "scheme": {"code": "ISO45001", "name": "ISO 45001", "valid_from": "2018-03-12"},
+}
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("cell", list(PAGES), ids=lambda cell: f"{cell[0]} {cell[1]}")
+def test_each_new_staff_page_answers_each_kind_of_visitor_as_the_matrix_says(
+    collector, db, cell, actor
+):
+    draft = make_survey(db, year=2027, status="draft")
+    meeting = Meeting(body="board", held_on=date(2024, 2, 15))
+    scheme = ExternalCertification(code="ISO14001", name="ISO 14001", valid_from=date(2015, 1, 1))
+    db.add_all([meeting, scheme])
+    db.flush()
+    ids = {
+        "kind": "meetings",
+        "record_id": meeting.id,
+        "definition_id": draft.id,
+        "question_id": db.scalar(
+            select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id)
+        ),
+        "certification_id": scheme.id,
+    }
+    visitor = None
+    if actor != "anonymous":
+        visitor = make_login(db, role="staff" if actor == "staff" else "member")
+    db.commit()
+    if visitor is not None:
+        sign_in(collector, visitor)
+    method, page, form = cell
+    token = csrf_token(collector, "/login" if actor == "anonymous" else "/")
+
+    answer = collector.open(
+        page.format(**ids), method=method, data={**FORMS.get(form, {}), "csrf_token": token}
+    )
+
+    assert answer.status_code == PAGES[cell][ACTORS.index(actor)], answer.get_data(as_text=True)
+    if actor == "anonymous":
+        assert answer.headers["Location"].startswith("/login?next=")
+    if actor != "staff" or method == "GET":
+        db.rollback()
+        db.expire_all()
+        assert db.get(Meeting, meeting.id).held_on == date(2024, 2, 15)
+        assert db.scalars(select(ExternalCertification.valid_until)).all() == [None]
+        assert len(survey_questions(db, definition_id=draft.id)) == 3

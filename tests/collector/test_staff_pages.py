@@ -1,10 +1,10 @@
 """The staff pages: survey decisions, re-aggregation progress, snapshots, the audit log."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from outcomes.models import AuditLog, Outbox, Snapshot, SurveyResponse
+from outcomes.models import AuditLog, Outbox, Snapshot, SurveyResponse, utcnow
 from outcomes.queue import request_aggregation
 from tests.collector.web import make_login, post_form, sign_in, writing
 from tests.factories import make_survey
@@ -80,6 +80,9 @@ def test_the_progress_page_refreshes_itself_until_the_job_is_published(collector
     signed_in_staff(collector, db)
     writing(db)
     row = request_aggregation(db, reason="test", requested_by=None)  # written, never sent
+    # Dated ahead, so that the running worker's outbox sweep (rows older than a second) leaves
+    # it waiting however slowly this test reaches its first page.
+    row.created_at = utcnow() + timedelta(hours=1)
     db.commit()
     path = f"/staff/aggregations/{row.job_id}"
 

@@ -23,10 +23,10 @@ SURVEY_SHEET = [
         "people",
     ],
     ["decimal", "women_share", "Share of women", "", "yes", ". >= 0 and . <= 100", "", "average"],
-    ["text", "notes", "Notes", "", "", "", ""],
+    ["text", "notes", "Notes", "", "", "", "", "mean"],
     ["date", "report_date", "Report date", "", "", "", ""],
     ["select_one yn", "policy", "Has a human-rights policy", "", "", "", ""],
-    ["select_multiple sites", "sites", "Site kinds", "", "", "", ""],
+    ["select_multiple sites", "sites", "Site kinds", "", "", "", "", "count"],
     ["integer", "odd", "Odd number", "", "", ". mod 2 = 1", ""],
     ["begin_repeat", "visits", "Visits", "", "", "", ""],
     ["text", "visitor", "Visitor", "", "", "", ""],
@@ -102,13 +102,15 @@ def test_an_xlsform_becomes_a_draft_with_typed_questions_and_a_report_of_what_is
     assert questions["employees"].required and not questions["notes"].required
     assert questions["employees"].help_text == "People on the payroll"
     assert [c["name"] for c in questions["sites"].choices] == ["mine", "smelter"]
-    assert questions["sites"].type == "select_many"
+    assert (questions["sites"].type, questions["sites"].aggregation) == ("select_many", "count")
+    assert questions["notes"].aggregation == "none"  # a text has no mean: reported
     assert db.scalar(select(SurveyDefinition.status)) == "draft"
     for left_out in (
         "aggregation &#39;average&#39;",
         "repeat &#39;visits&#39;",
         "&#39;photo&#39; of type",
         ". mod 2 = 1",
+        "a text question cannot aggregate as &#39;mean&#39;",
     ):
         assert left_out in page, left_out
 

@@ -8,13 +8,22 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from marshmallow import ValidationError, fields, validate, validates_schema
 from pyxform.errors import PyXFormError
 from pyxform.xls2json import parse_file_to_json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outcomes.models import AGGREGATIONS, AuditLog, SurveyDefinition, SurveyQuestion, User
+from outcomes.models import (
+    AGGREGATIONS,
+    QUESTION_TYPES,
+    AuditLog,
+    SurveyDefinition,
+    SurveyQuestion,
+    User,
+)
 from outcomes.queries import survey_questions
+from outcomes.schemas import Strict
 
 # XLSForm types we render, and the question type each becomes.
 XLSFORM_TYPES = {
@@ -29,6 +38,7 @@ XLSFORM_TYPES = {
 UNRENDERED_BINDS = ("relevant", "calculate", "readonly", "required_message")
 BOUND = re.compile(r"^\s*\.\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 STATUSES = {"open": ("draft", "closed"), "closed": ("open",)}
+NUMERIC_TYPES = ("integer", "decimal")
 
 
 class DefinitionError(Exception):
@@ -118,6 +128,16 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
             "the question feeds no public figure"
         )
         aggregation = "none"
+    kind = XLSFORM_TYPES[child["type"]]
+    fits = {"sum": NUMERIC_TYPES, "mean": NUMERIC_TYPES, "median": NUMERIC_TYPES}
+    if (aggregation in fits and kind not in fits[aggregation]) or (
+        aggregation == "share_yes" and kind != "boolean"
+    ):
+        report.unsupported.append(
+            f"'{where}': a {kind} question cannot aggregate as '{aggregation}'; "
+            "the question feeds no public figure (use 'count')"
+        )
+        aggregation = "none"
     label = child.get("label") or child.get("name")
     if isinstance(label, dict):  # several languages: take the first
         label = next(iter(label.values()))
@@ -128,7 +148,7 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
         "key": child["name"][:60],
         "label": str(label)[:300],
         "help_text": str(hint)[:1000],
-        "type": XLSFORM_TYPES[child["type"]],
+        "type": kind,
         "minimum": minimum,
         "maximum": maximum,
         "required": str(bind.get("required", "")).lower() in {"yes", "true", "true()"},
@@ -197,22 +217,7 @@ def copy_previous_year(session: Session, *, year: int, staff: User) -> SurveyDef
     ).first()
     if previous is None:
         raise DefinitionError(f"There is no {year - 1} survey to start from.")
-    columns = (
-        "key",
-        "label",
-        "help_text",
-        "type",
-        "unit",
-        "minimum",
-        "maximum",
-        "required",
-        "choices",
-        "aggregation",
-    )
-    questions = [
-        {c: getattr(q, c) for c in columns}
-        for q in survey_questions(session, definition_id=previous.id)
-    ]
+    questions = [_columns(q) for q in survey_questions(session, definition_id=previous.id)]
     title = previous.title.replace(str(year - 1), str(year))
     return create_definition(
         session,
@@ -238,3 +243,156 @@ def set_status(session: Session, definition: SurveyDefinition, *, status: str, s
             details={"year": definition.year, "version": definition.version},
         )
     )
+
+
+# What staff may give a question; select_many is XLSForm's select_multiple.
+EDITABLE_TYPES = (*QUESTION_TYPES, "select_many")
+QUESTION_COLUMNS = (
+    "key",
+    "label",
+    "help_text",
+    "type",
+    "unit",
+    "minimum",
+    "maximum",
+    "required",
+    "choices",
+    "aggregation",
+)
+NAME = validate.Regexp(
+    r"^[a-z][a-z0-9_]*$",
+    error="Use lower-case letters, digits and _, starting with a letter (e.g. water_use).",
+)
+
+
+class ChoiceSchema(Strict):
+    """One choice of a select question: the stored name and the label members see."""
+
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=60), NAME])
+    label = fields.String(required=True, validate=validate.Length(min=1, max=300))
+
+
+class QuestionSchema(Strict):
+    """A survey question as staff write it; checks that its parts fit together."""
+
+    key = fields.String(required=True, validate=[validate.Length(min=1, max=60), NAME])
+    label = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    help_text = fields.String(load_default="", validate=validate.Length(max=1000))
+    type = fields.String(required=True, validate=validate.OneOf(EDITABLE_TYPES))
+    unit = fields.String(load_default="", validate=validate.Length(max=40))
+    minimum = fields.Float(load_default=None, allow_none=True, allow_nan=False)
+    maximum = fields.Float(load_default=None, allow_none=True, allow_nan=False)
+    required = fields.Boolean(load_default=False)
+    choices = fields.List(
+        fields.Nested(ChoiceSchema), load_default=list, validate=validate.Length(max=200)
+    )
+    aggregation = fields.String(load_default="none", validate=validate.OneOf(AGGREGATIONS))
+
+    @validates_schema
+    def _consistent(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        kind, how = data.get("type"), data.get("aggregation")
+        low, high = data.get("minimum"), data.get("maximum")
+        if low is not None and high is not None and high < low:
+            errors["maximum"] = [f"The maximum ({high:g}) is below the minimum ({low:g})."]
+        if (low is not None or high is not None) and kind not in NUMERIC_TYPES:
+            errors["minimum"] = ["Only integer and decimal questions have bounds."]
+        selecting = kind in ("select_one", "select_many")
+        names = [c["name"] for c in data.get("choices", [])]
+        if selecting and not names:
+            errors["choices"] = ["A select question needs at least one choice."]
+        elif not selecting and names:
+            errors["choices"] = ["Only select questions have choices."]
+        elif len(set(names)) != len(names):
+            errors["choices"] = ["Each choice needs a name of its own."]
+        if how in ("sum", "mean", "median") and kind not in NUMERIC_TYPES:
+            errors["aggregation"] = [f"Only integer and decimal answers have a {how}."]
+        if how == "share_yes" and kind != "boolean":
+            errors["aggregation"] = ["Only a yes/no question has a share of yes."]
+        if errors:
+            raise ValidationError(errors)
+
+
+question_schema = QuestionSchema()
+
+
+def _draft(definition: SurveyDefinition) -> None:
+    """Refuse to change the questions of a survey members may already have answered."""
+    if definition.status != "draft":
+        raise DefinitionError(
+            f"The {definition.year} survey (version {definition.version}) is {definition.status}: "
+            "its questions can change only while it is a draft. Import a new version or copy it "
+            "into next year's draft instead."
+        )
+
+
+def save_question(
+    session: Session,
+    definition: SurveyDefinition,
+    loaded: dict[str, Any],
+    *,
+    staff: User,
+    question: SurveyQuestion | None = None,
+) -> SurveyQuestion:
+    """Add a question (loaded by QuestionSchema) to a draft, or change one; refuse a taken key."""
+    _draft(definition)
+    clash = session.scalar(
+        select(SurveyQuestion.id).where(
+            SurveyQuestion.definition_id == definition.id,
+            SurveyQuestion.key == loaded["key"],
+            SurveyQuestion.id != (question.id if question else 0),
+        )
+    )
+    if clash is not None:
+        raise ValidationError(
+            {"key": [f"This survey already asks a question keyed {loaded['key']}."]}
+        )
+    before = _columns(question) if question else {}
+    if question is None:
+        last = session.scalar(
+            select(func.max(SurveyQuestion.position)).where(
+                SurveyQuestion.definition_id == definition.id
+            )
+        )
+        question = SurveyQuestion(definition_id=definition.id, position=(last or 0) + 1)
+        session.add(question)
+    for column, value in loaded.items():
+        setattr(question, column, value)
+    session.flush()
+    after = _columns(question)
+    changed = [c for c in QUESTION_COLUMNS if before.get(c) != after[c]]
+    session.add(
+        AuditLog(
+            actor_id=staff.id,
+            action="survey_question.update" if before else "survey_question.create",
+            object_type="survey_definition",
+            object_id=str(definition.id),
+            details={
+                "key": question.key,
+                "before": {c: before[c] for c in changed if c in before},
+                "after": {c: after[c] for c in changed},
+            },
+        )
+    )
+    return question
+
+
+def remove_question(
+    session: Session, definition: SurveyDefinition, question: SurveyQuestion, *, staff: User
+) -> None:
+    """Take a question out of a draft survey."""
+    _draft(definition)
+    session.add(
+        AuditLog(
+            actor_id=staff.id,
+            action="survey_question.delete",
+            object_type="survey_definition",
+            object_id=str(definition.id),
+            details={"key": question.key, "before": _columns(question)},
+        )
+    )
+    session.delete(question)
+
+
+def _columns(question: SurveyQuestion) -> dict[str, Any]:
+    return {c: getattr(question, c) for c in QUESTION_COLUMNS}

@@ -57,7 +57,9 @@ class ListOf(fields.Field):
         self.inner = inner
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list:
-        items = [part.strip() for part in str(value or "").split(";") if part.strip()]
+        # A JSON body may send a list; a CSV cell or a form field sends "a;b".
+        parts = value if isinstance(value, list) else str(value or "").split(";")
+        items = [str(part).strip() for part in parts if str(part).strip()]
         if self.inner is None:
             return items
         try:
@@ -163,6 +165,12 @@ class ImportKind:
     name: str
     schema: type[Row]
     example: dict[str, str]
+
+    @property
+    def singular(self) -> str:
+        """Name one record of the kind in words ("facility", "case study")."""
+        words = self.name.replace("_", " ")
+        return words[:-3] + "y" if words.endswith("ies") else words[:-1]
 
     @property
     def columns(self) -> list[str]:
@@ -350,7 +358,7 @@ def save_rows(
 ) -> int:
     """Validate rows of text (from a file or a form), check references, insert them all or none."""
     rows = validate_rows(kind, raw, shape or {})
-    problems = CHECKS.get(kind.name, lambda _s, _r: {})(session, rows)
+    problems = check_rows(session, kind, rows)
     if problems:
         raise ImportError_(
             "Nothing was imported: correct the rows below and upload the whole file again.",
@@ -397,14 +405,26 @@ def _merge(*reports: dict[int, dict[str, list[str]]]) -> dict[int, dict[str, lis
     return merged
 
 
-def _check_member_refs(session: Session, rows: list[dict]) -> dict:
+def check_rows(
+    session: Session, kind: ImportKind, rows: list[dict], *, editing: int | None = None
+) -> dict[int, dict[str, list[str]]]:
+    """Return the rows' problems the schema cannot see: references, duplicates (bar `editing`)."""
+    check = CHECKS.get(kind.name)
+    return check(session, rows, editing) if check else {}
+
+
+def _check_member_refs(session: Session, rows: list[dict], _editing: int | None = None) -> dict:
     return _unknown(session, rows, "member_id", Member.id, "member with id")
 
 
-def _check_firms(session: Session, rows: list[dict]) -> dict:
+def _check_firms(session: Session, rows: list[dict], editing: int | None = None) -> dict:
     names = Counter(row["name"] for row in rows)
     taken = set(
-        session.scalars(select(AuditingFirm.name).where(AuditingFirm.name.in_(list(names))))
+        session.scalars(
+            select(AuditingFirm.name).where(
+                AuditingFirm.name.in_(list(names)), AuditingFirm.id != (editing or 0)
+            )
+        )
     )
     return {
         i: {
@@ -419,10 +439,14 @@ def _check_firms(session: Session, rows: list[dict]) -> dict:
     }
 
 
-def _check_certificates(session: Session, rows: list[dict]) -> dict:
+def _check_certificates(session: Session, rows: list[dict], editing: int | None = None) -> dict:
     numbers = Counter(row["number"] for row in rows)
     taken = set(
-        session.scalars(select(Certificate.number).where(Certificate.number.in_(list(numbers))))
+        session.scalars(
+            select(Certificate.number).where(
+                Certificate.number.in_(list(numbers)), Certificate.id != (editing or 0)
+            )
+        )
     )
     duplicates = {
         i: {
@@ -486,15 +510,11 @@ def _check_certificates(session: Session, rows: list[dict]) -> dict:
     )
 
 
-def _check_case_studies(session: Session, rows: list[dict]) -> dict:
-    return _check_member_refs(session, rows)
-
-
-CHECKS: dict[str, Callable[[Session, list[dict]], dict]] = {
+CHECKS: dict[str, Callable[[Session, list[dict], int | None], dict]] = {
     "facilities": _check_member_refs,
     "auditing_firms": _check_firms,
     "certificates": _check_certificates,
-    "case_studies": _check_case_studies,
+    "case_studies": _check_member_refs,
 }
 
 

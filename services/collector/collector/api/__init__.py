@@ -38,7 +38,15 @@ class OutcomesApi(Api):
 
 def init_api(app: Flask) -> None:
     """Register the API blueprints and the OpenAPI document on the app."""
-    from collector.api import aggregations, applications, imports, surveys
+    from collector.api import (
+        aggregations,
+        applications,
+        definitions,
+        imports,
+        records,
+        responses,
+        surveys,
+    )
     from collector.extensions import csrf
 
     app.config.update(
@@ -57,8 +65,12 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(aggregations.blp, url_prefix="/api/v1/aggregations")
     api.register_blueprint(applications.blp, url_prefix="/api/v1/applications")
     api.register_blueprint(imports.blp, url_prefix="/api/v1/imports")
+    api.register_blueprint(records.blp, url_prefix="/api/v1/records")
+    api.register_blueprint(definitions.blp, url_prefix="/api/v1/survey-definitions")
+    api.register_blueprint(responses.blp, url_prefix="/api/v1/survey-responses")
     # The API authenticates with bearer tokens, which a browser never sends on its own,
     # so cross-site requests cannot ride on a session: CSRF tokens are for the web forms.
-    for blueprint in (surveys.blp, aggregations.blp, applications.blp, imports.blp):
-        csrf.exempt(blueprint)
+    blueprints = (surveys, aggregations, applications, imports, records, definitions, responses)
+    for module in blueprints:
+        csrf.exempt(module.blp)
     app.teardown_appcontext(close_db)

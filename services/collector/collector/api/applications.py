@@ -19,6 +19,7 @@ from collector.applications import (
 )
 from collector.auth import current_user, require
 from collector.context import db
+from collector.extensions import apply_limit
 from outcomes.models import Application
 from outcomes.schemas import ApplicationReceiptSchema, ApplicationSchema, DecisionSchema
 
@@ -53,9 +54,10 @@ class ApprovalSchema(Schema):
 class Applications(MethodView):
     """Apply for membership; staff list the applications."""
 
+    @apply_limit
     @blp.arguments(ApplicationSchema)
     @blp.response(201, ApplicationReceiptSchema)
-    @document_errors(blp, 400, 413, 422)
+    @document_errors(blp, 400, 413, 422, 429)
     def post(self, data: dict[str, Any]) -> Application:
         """Apply for membership; answers with the reference to quote."""
         session = db()

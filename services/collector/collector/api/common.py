@@ -26,6 +26,7 @@ ERROR_DESCRIPTIONS = {
     409: "The request conflicts with an earlier one (Idempotency-Key reused with another body).",
     413: "The request body is too large.",
     422: "The body failed validation; errors name each field.",
+    429: "Too many requests from this address; Retry-After says when to try again.",
 }
 
 

@@ -112,3 +112,38 @@ def form_values(answers: dict[str, Any]) -> dict[str, Any]:
         else:
             shown[key] = str(value)
     return shown
+
+
+def question_data(form: MultiDict) -> dict[str, Any]:
+    """Return a question form as QuestionSchema takes it; choices are 'name = label' lines."""
+    choices = []
+    for line in form.get("choices", "").splitlines():
+        if line.strip():
+            name, _, label = line.partition("=")
+            choices.append({"name": name.strip(), "label": (label or name).strip()})
+    # A blank field is a missing one: the schema then names what is required or uses its default.
+    texts = {n: form.get(n, "").strip() for n in ("key", "label", "help_text", "type", "unit")}
+    data: dict[str, Any] = {
+        n: v for n, v in {**texts, "aggregation": form.get("aggregation", "")}.items() if v
+    }
+    for bound in ("minimum", "maximum"):
+        raw = form.get(bound, "").strip()
+        data[bound] = _number(raw, float) if raw else None
+    return {**data, "required": form.get("required") == "yes", "choices": choices}
+
+
+def question_values(question: SurveyQuestion | None) -> dict[str, Any]:
+    """Return a stored question as the text its form shows."""
+    if question is None:
+        return {"aggregation": "none", "choices": ""}
+    shown = {c: getattr(question, c) for c in ("key", "label", "help_text", "type", "unit")}
+    for bound in ("minimum", "maximum"):
+        value = getattr(question, bound)
+        shown[bound] = "" if value is None else str(int(value) if value.is_integer() else value)
+    lines = (f"{c['name']} = {c['label']}" for c in question.choices)
+    return {
+        **shown,
+        "required": question.required,
+        "aggregation": question.aggregation,
+        "choices": "\n".join(lines),
+    }

@@ -7,6 +7,7 @@ from marshmallow import ValidationError
 
 from collector.applications import receive_application
 from collector.context import db
+from collector.extensions import apply_limit
 from collector.web.forms import CERTIFICATION_ROWS, FACILITY_ROWS, application_data, row_errors
 from outcomes.models import MEMBERSHIP_CLASSES
 from outcomes.schemas import COMMITMENTS, application_schema, countries
@@ -21,6 +22,7 @@ def index() -> str:
 
 
 @bp.route("/apply", methods=["GET", "POST"])
+@apply_limit
 def apply() -> str | Response | tuple[str, int]:
     """Show and take the membership application form."""
     values = request.form if request.method == "POST" else {}

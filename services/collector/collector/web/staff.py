@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from collector.applications import (
@@ -15,10 +16,14 @@ from collector.applications import (
 )
 from collector.context import db, settings
 from collector.definitions import (
+    EDITABLE_TYPES,
     DefinitionError,
     copy_previous_year,
     create_definition,
     parse_xlsform,
+    question_schema,
+    remove_question,
+    save_question,
     set_status,
 )
 from collector.imports import (
@@ -30,21 +35,32 @@ from collector.imports import (
     template_csv,
 )
 from collector.jobs import job_status, request_rerun
+from collector.records import (
+    record_values,
+    retire_external_certification,
+    save_external_certification,
+    update_record,
+)
 from collector.surveys import SurveyError, decide_response
+from collector.web.forms import question_data, question_values
 from collector.web.session import login_required, web_user
 from outcomes.accounts import set_password, temporary_password
 from outcomes.models import (
+    AGGREGATIONS,
     Application,
     AuditLog,
+    ExternalCertification,
     Member,
     Snapshot,
     SurveyDefinition,
+    SurveyQuestion,
     SurveyResponse,
     SurveyRevision,
     User,
     utcnow,
 )
 from outcomes.queries import survey_questions
+from outcomes.queue import enqueue, request_aggregation
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE_SIZE = 100
@@ -223,11 +239,129 @@ def records(kind: str) -> str | Response | tuple[str, int]:
             session.rollback()
             errors = error.errors.get("rows", {}).get("2", {})
         else:
-            flash(f"Recorded one {kind.replace('_', ' ')[:-1]}.")
+            flash(f"Recorded one {found.singular}.")
             return redirect(url_for("staff.records", kind=kind))
     columns, rows = recent_records(session, kind=kind)
     page = render_template(
         "staff/records.html", kind=found, columns=columns, rows=rows, errors=errors, values=values
+    )
+    return (page, 422) if errors else page
+
+
+@bp.route("/records/<string:kind>/<int:record_id>", methods=["GET", "POST"])
+@login_required("staff")
+def record(kind: str, record_id: int) -> str | Response | tuple[str, int]:
+    """Show a record's values in a form; save the edited row (checked as an import row is)."""
+    found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
+    session = db()
+    values = record_values(session, found, record_id)
+    if values is None:
+        abort(404, description=f"No {found.singular} {record_id}.")
+    errors: dict = {}
+    if request.method == "POST":
+        values = {c: request.form.get(c, "").strip() for c in found.columns}
+        try:
+            update_record(
+                session,
+                settings(),
+                kind=found,
+                record_id=record_id,
+                raw={k: v for k, v in values.items() if v},
+                staff=web_user(),
+            )
+        except ImportError_ as error:
+            session.rollback()
+            errors = error.errors
+        else:
+            flash(f"Saved {found.singular} {record_id}.")
+            return redirect(url_for("staff.records", kind=kind))
+    page = render_template(
+        "staff/record.html", kind=found, record_id=record_id, values=values, errors=errors
+    )
+    return (page, 422) if errors else page
+
+
+@bp.route("/external-certifications", methods=["GET", "POST"])
+@login_required("staff")
+def external_certifications() -> str | Response | tuple[str, int]:
+    """List the recognised external schemes with their validity; add one."""
+    return _certification_form(None)
+
+
+@bp.route("/external-certifications/<int:certification_id>", methods=["GET", "POST"])
+@login_required("staff")
+def external_certification(certification_id: int) -> str | Response | tuple[str, int]:
+    """Change a scheme's name or validity dates."""
+    return _certification_form(_certification(certification_id))
+
+
+@bp.post("/external-certifications/<int:certification_id>/retire")
+@login_required("staff")
+def retire_certification(certification_id: int) -> Response:
+    """End a scheme's recognition today: certificates issued from tomorrow no longer leverage it."""
+    session = db()
+    found = _certification(certification_id)
+    retire_external_certification(session, found, staff=web_user(), on=date.today())
+    _publish_change(f"external certification {found.code} retired")
+    flash(f"{found.code} is recognised until {found.valid_until}.")
+    return redirect(url_for("staff.external_certifications"))
+
+
+def _certification(certification_id: int) -> ExternalCertification:
+    found = db().get(ExternalCertification, certification_id)
+    if found is None:
+        abort(404, description="No such external certification.")
+    return found
+
+
+def _publish_change(reason: str) -> None:
+    """Commit a change to what the figures count, with its re-aggregation request."""
+    outbox = request_aggregation(db(), reason=reason, requested_by=web_user().id)
+    db().commit()
+    enqueue(settings(), outbox)
+
+
+def _certification_form(
+    found: ExternalCertification | None,
+) -> str | Response | tuple[str, int]:
+    """Show the list (and the form to add or edit one scheme); save a valid form."""
+    session = db()
+    values: dict = {}
+    errors: dict = {}
+    if found is not None:
+        values = {
+            "code": found.code,
+            "name": found.name,
+            "valid_from": found.valid_from.isoformat(),
+            "valid_until": found.valid_until.isoformat() if found.valid_until else "",
+        }
+    if request.method == "POST":
+        names = (
+            ("name", "valid_from", "valid_until")
+            if found
+            else ("code", "name", "valid_from", "valid_until")
+        )
+        posted = {n: request.form.get(n, "").strip() for n in names}
+        values = {**values, **posted}
+        try:
+            saved = save_external_certification(
+                session, {k: v for k, v in posted.items() if v}, staff=web_user(), found=found
+            )
+        except ValidationError as invalid:
+            session.rollback()
+            errors = invalid.normalized_messages()
+        else:
+            _publish_change(f"external certification {saved.code} saved")
+            flash(f"{saved.code} saved.")
+            return redirect(url_for("staff.external_certifications"))
+    listed = session.scalars(select(ExternalCertification).order_by(ExternalCertification.code))
+    page = render_template(
+        "staff/external_certifications.html",
+        certifications=list(listed),
+        editing=found,
+        values=values,
+        errors=errors,
+        today=date.today(),
     )
     return (page, 422) if errors else page
 
@@ -307,12 +441,103 @@ def survey_status(definition_id: int) -> Response | tuple[str, int]:
 @bp.get("/surveys/<int:definition_id>")
 @login_required("staff")
 def survey_definition(definition_id: int) -> str:
-    """Show a definition's questions."""
+    """Show a definition's questions (with edit and remove while it is a draft)."""
+    return _survey_page(_definition(definition_id))
+
+
+def _definition(definition_id: int) -> SurveyDefinition:
     definition = db().get(SurveyDefinition, definition_id)
     if definition is None:
         abort(404, description="No such survey definition.")
-    questions = survey_questions(db(), definition_id=definition_id)
-    return render_template("staff/survey.html", definition=definition, questions=questions)
+    return definition
+
+
+def _survey_page(definition: SurveyDefinition, error: str | None = None) -> str:
+    questions = survey_questions(db(), definition_id=definition.id)
+    return render_template(
+        "staff/survey.html", definition=definition, questions=questions, error=error
+    )
+
+
+@bp.route("/surveys/<int:definition_id>/questions/new", methods=["GET", "POST"])
+@login_required("staff")
+def question_new(definition_id: int) -> str | Response | tuple[str, int]:
+    """Add a question to a draft survey."""
+    return _question_form(_definition(definition_id), None)
+
+
+@bp.route("/surveys/<int:definition_id>/questions/<int:question_id>", methods=["GET", "POST"])
+@login_required("staff")
+def question(definition_id: int, question_id: int) -> str | Response | tuple[str, int]:
+    """Change one question of a draft survey."""
+    definition = _definition(definition_id)
+    return _question_form(definition, _question(definition, question_id))
+
+
+@bp.post("/surveys/<int:definition_id>/questions/<int:question_id>/delete")
+@login_required("staff")
+def question_delete(definition_id: int, question_id: int) -> Response | tuple[str, int]:
+    """Remove one question from a draft survey."""
+    session = db()
+    definition = _definition(definition_id)
+    found = _question(definition, question_id)
+    try:
+        remove_question(session, definition, found, staff=web_user())
+    except DefinitionError as error:
+        session.rollback()
+        return _survey_page(definition, str(error)), 409
+    session.commit()
+    flash(f"Question {found.key} removed.")
+    return redirect(url_for("staff.survey_definition", definition_id=definition_id))
+
+
+def _question(definition: SurveyDefinition, question_id: int) -> SurveyQuestion:
+    found = db().get(SurveyQuestion, question_id)
+    if found is None or found.definition_id != definition.id:
+        abort(404, description="No such question in this survey.")
+    return found
+
+
+def _question_form(
+    definition: SurveyDefinition, found: SurveyQuestion | None
+) -> str | Response | tuple[str, int]:
+    """Show a question's form; save it if the survey is a draft and the answers fit together."""
+    session = db()
+    values: dict = question_values(found)
+    errors: dict = {}
+    error = None
+    status = 200
+    if definition.status != "draft":
+        error = (
+            f"The {definition.year} survey is {definition.status}: its questions can change "
+            "only while it is a draft."
+        )
+    if request.method == "POST":
+        values = {**request.form, "required": request.form.get("required") == "yes"}
+        try:
+            loaded = question_schema.load(question_data(request.form))
+            saved = save_question(session, definition, loaded, staff=web_user(), question=found)
+            session.commit()
+        except DefinitionError as refusal:
+            session.rollback()
+            error, status = str(refusal), 409
+        except ValidationError as invalid:
+            session.rollback()
+            errors, status = invalid.normalized_messages(), 422
+        else:
+            flash(f"Question {saved.key} saved.")
+            return redirect(url_for("staff.survey_definition", definition_id=definition.id))
+    page = render_template(
+        "staff/question.html",
+        definition=definition,
+        question=found,
+        values=values,
+        errors=errors,
+        error=error,
+        types=EDITABLE_TYPES,
+        aggregations=AGGREGATIONS,
+    )
+    return page, status
 
 
 def _year(raw: str | None) -> int:

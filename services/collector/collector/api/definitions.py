@@ -1,0 +1,213 @@
+"""Staff manage survey definitions: list, start a year from the last, edit a draft, open, close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import select
+
+from collector.api.common import BEARER, document_errors
+from collector.auth import current_user, require
+from collector.context import db
+from collector.definitions import (
+    STATUSES,
+    DefinitionError,
+    QuestionSchema,
+    copy_previous_year,
+    remove_question,
+    save_question,
+    set_status,
+)
+from outcomes.models import SurveyDefinition, SurveyQuestion
+from outcomes.queries import survey_questions
+from outcomes.schemas import Strict
+
+blp = Blueprint("survey_definitions", __name__, description="Survey definitions (staff)")
+
+
+class QuestionRecordSchema(QuestionSchema):
+    """A stored question."""
+
+    id = fields.Integer(dump_only=True)
+    position = fields.Integer(dump_only=True)
+
+
+class DefinitionSchema(Schema):
+    """A survey definition of one reporting year."""
+
+    id = fields.Integer()
+    year = fields.Integer()
+    version = fields.Integer()
+    title = fields.String()
+    status = fields.String(metadata={"description": "draft, open or closed"})
+
+
+class DefinitionDetailSchema(DefinitionSchema):
+    """A survey definition with its questions in display order."""
+
+    questions = fields.List(fields.Nested(QuestionRecordSchema))
+
+
+class NewYearSchema(Strict):
+    """The reporting year to start from the newest definition of the year before."""
+
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+
+
+class StatusSchema(Strict):
+    """Open a draft or closed survey, or close an open one."""
+
+    status = fields.String(required=True, validate=validate.OneOf(sorted(STATUSES)))
+
+
+def _definition(definition_id: int) -> SurveyDefinition:
+    found = db().get(SurveyDefinition, definition_id)
+    if found is None:
+        abort(404, message=f"No survey definition {definition_id}.")
+    return found
+
+
+def _with_questions(definition: SurveyDefinition) -> dict[str, Any]:
+    questions = survey_questions(db(), definition_id=definition.id)
+    return {**DefinitionSchema().dump(definition), "questions": questions}
+
+
+@blp.route("")
+class Definitions(MethodView):
+    """Every survey definition."""
+
+    @require("staff")
+    @blp.doc(security=BEARER)
+    @blp.response(200, DefinitionSchema(many=True))
+    @document_errors(blp, 401, 403)
+    def get(self) -> list[SurveyDefinition]:
+        """List the definitions, newest year and version first."""
+        return list(
+            db().scalars(
+                select(SurveyDefinition).order_by(
+                    SurveyDefinition.year.desc(), SurveyDefinition.version.desc()
+                )
+            )
+        )
+
+    @require("staff")
+    @blp.doc(security=BEARER)
+    @blp.arguments(NewYearSchema)
+    @blp.response(201, DefinitionDetailSchema)
+    @document_errors(blp, 401, 403, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a year's draft from the newest definition of the year before."""
+        session = db()
+        try:
+            definition = copy_previous_year(session, year=body["year"], staff=current_user())
+        except DefinitionError as error:
+            session.rollback()
+            abort(422, message=str(error), errors={"json": {"year": [str(error)]}})
+        session.commit()
+        return _with_questions(definition)
+
+
+@blp.route("/<int:definition_id>")
+class Definition(MethodView):
+    """One survey definition with its questions."""
+
+    @require("staff")
+    @blp.doc(security=BEARER)
+    @blp.response(200, DefinitionDetailSchema)
+    @document_errors(blp, 401, 403, 404)
+    def get(self, definition_id: int) -> dict[str, Any]:
+        """Return a definition and its questions in display order."""
+        return _with_questions(_definition(definition_id))
+
+
+@blp.route("/<int:definition_id>/status")
+class DefinitionStatus(MethodView):
+    """Open or close a definition."""
+
+    @require("staff")
+    @blp.doc(security=BEARER)
+    @blp.arguments(StatusSchema)
+    @blp.response(200, DefinitionSchema)
+    @document_errors(blp, 401, 403, 404, 409, 422)
+    def post(self, body: dict[str, Any], definition_id: int) -> SurveyDefinition:
+        """Open a draft or closed survey for members, or close an open one."""
+        session = db()
+        definition = _definition(definition_id)
+        try:
+            set_status(session, definition, status=body["status"], staff=current_user())
+        except DefinitionError as error:
+            session.rollback()
+            abort(409, message=str(error))
+        session.commit()
+        return definition
+
+
+@blp.route("/<int:definition_id>/questions")
+class Questions(MethodView):
+    """The questions of a draft definition."""
+
+    @require("staff")
+    @blp.doc(security=BEARER)
+    @blp.arguments(QuestionSchema)
+    @blp.response(201, QuestionRecordSchema)
+    @document_errors(blp, 401, 403, 404, 409, 422)
+    def post(self, body: dict[str, Any], definition_id: int) -> SurveyQuestion:
+        """Add a question to a draft survey (409 once it is open)."""
+        return _save(definition_id, body, None)
+
+
+@blp.route("/<int:definition_id>/questions/<int:question_id>")
+class Question(MethodView):
+    """One question of a draft definition."""
+
+    @require("staff")
+    @blp.doc(security=BEARER)
+    @blp.arguments(QuestionSchema)
+    @blp.response(200, QuestionRecordSchema)
+    @document_errors(blp, 401, 403, 404, 409, 422)
+    def put(self, body: dict[str, Any], definition_id: int, question_id: int) -> SurveyQuestion:
+        """Replace a question of a draft survey (409 once it is open)."""
+        return _save(definition_id, body, question_id)
+
+    @require("staff")
+    @blp.doc(security=BEARER)
+    @blp.response(204)
+    @document_errors(blp, 401, 403, 404, 409)
+    def delete(self, definition_id: int, question_id: int) -> None:
+        """Remove a question from a draft survey (409 once it is open)."""
+        session = db()
+        definition = _definition(definition_id)
+        try:
+            remove_question(
+                session, definition, _question(definition, question_id), staff=current_user()
+            )
+        except DefinitionError as error:
+            session.rollback()
+            abort(409, message=str(error))
+        session.commit()
+
+
+def _question(definition: SurveyDefinition, question_id: int) -> SurveyQuestion:
+    found = db().get(SurveyQuestion, question_id)
+    if found is None or found.definition_id != definition.id:
+        abort(404, message=f"No question {question_id} in survey definition {definition.id}.")
+    return found
+
+
+def _save(definition_id: int, body: dict[str, Any], question_id: int | None) -> SurveyQuestion:
+    session = db()
+    definition = _definition(definition_id)
+    found = _question(definition, question_id) if question_id is not None else None
+    try:
+        saved = save_question(session, definition, body, staff=current_user(), question=found)
+    except DefinitionError as error:
+        session.rollback()
+        abort(409, message=str(error))
+    except ValidationError as invalid:
+        session.rollback()
+        abort(422, message="The question needs correcting.", errors={"json": invalid.messages})
+    session.commit()
+    return saved

@@ -38,12 +38,13 @@ from bench.generate import (
     prepare_database,
     submission,
 )
-from bench.handsql import hand_cells, same_cells
+from bench.handsql import differences, hand_cells
 from outcomes import models as m
 from outcomes.db import get_engine
 from outcomes.runner import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("P1", "P2", "P4", "P5", "P6", "P9", "P10", "export")
 OUTCOMES = str(Path(sys.executable).parent / "outcomes")
 HOST = "127.0.0.1"
 
@@ -83,6 +84,8 @@ class Config:
     web_workers: int = 4
     accounts: int = 64
     browser: bool = True
+    # The parts to measure (PARTS); fewer parts and a smaller scale make a quick check.
+    only: frozenset[str] = frozenset()
     queue: str = field(default_factory=lambda: f"outcomes-bench-{uuid.uuid4().hex[:8]}")
 
 
@@ -333,9 +336,11 @@ def rebuild(cfg: Config, url: str, answers: int) -> tuple[list[Figure], float]:
     engine = get_engine(url)
     hand = [hand_cells(engine, as_of=date.today()) for _ in range(3)]
     hand_seconds = statistics.median(h[0] for h in hand)
-    agree = same_cells(hand[-1][1], built)
+    differ = differences(hand[-1][1], built)
     uncovered = hand[-1][2]
-    note = f"{len(built)} cells; hand SQL {'agrees' if agree else 'DISAGREES'} with the snapshot"
+    note = f"{len(built)} cells; hand SQL {'DISAGREES' if differ else 'agrees'} with the snapshot"
+    if differ:
+        note += f" in {len(differ)} cells, e.g. {'; '.join(differ[:3])}"
     if uncovered:
         note += f"; {uncovered} indicators without hand SQL ran their own SELECTs"
     figure = Figure(
@@ -770,56 +775,64 @@ def table(figures: list[Figure]) -> str:
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    """Run every measurement in order and return the results."""
+    """Run the chosen measurements in order and return the results."""
     started = time.perf_counter()
     figures: list[Figure] = []
     info: dict[str, Any] = {}
+    wanted = cfg.only or frozenset(PARTS)
 
     log(f"P4 data set: {cfg.members:,} members, {cfg.answers:,} answers on PostgreSQL")
     prepare_database(cfg.pg_url)
     data = generate(cfg.pg_url, members=cfg.members, answers=cfg.answers, accounts=cfg.accounts)
     info["machine"] = machine(cfg)
     info["data_set"] = {"rows": data.rows, "load_seconds": round(data.seconds, 1)}
-    part, base_seconds = rebuild(cfg, cfg.pg_url, data.answers)
-    figures += part
-    if cfg.scale_to:
-        figures += scaling(cfg, base_seconds)
+    if wanted & {"P4", "P5"}:
+        part, base_seconds = rebuild(cfg, cfg.pg_url, data.answers)
+        figures += part
+        if cfg.scale_to and "P5" in wanted:
+            figures += scaling(cfg, base_seconds)
 
-    log("P1: submissions on PostgreSQL")
-    figures += submissions(
-        cfg,
-        cfg.pg_url,
-        data.tokens,
-        "P1",
-        {"ratio": 0.6, "throughput": ">= 60% of ceiling", "p99": "p99 <= 25 ms"},
-    )
+    if "P1" in wanted:
+        log("P1: submissions on PostgreSQL")
+        figures += submissions(
+            cfg,
+            cfg.pg_url,
+            data.tokens,
+            "P1",
+            {"ratio": 0.6, "throughput": ">= 60% of ceiling", "p99": "p99 <= 25 ms"},
+        )
 
-    with services(cfg, cfg.pg_url, "P6") as running:
-        dashboard = running.start("dashboard", workers=2)
-        figures += freshness(cfg, data.tokens, running, dashboard)
-        for service in ("collector", "worker"):
-            process = running.processes.pop(service)
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        log("P9, P10, export: the dashboard")
-        figures += dashboard_figures(cfg, dashboard)
-        if cfg.browser:
-            figures += browser_figures(dashboard)
-        figures += export_figures(cfg, dashboard, running.processes["dashboard"].pid)
+    if wanted & {"P6", "P9", "P10", "export"}:
+        with services(cfg, cfg.pg_url, "P6") as running:
+            dashboard = running.start("dashboard", workers=2)
+            if "P6" in wanted:
+                figures += freshness(cfg, data.tokens, running, dashboard)
+                for service in ("collector", "worker"):
+                    process = running.processes.pop(service)
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=30)
+            log("P9, P10, export: the dashboard")
+            if "P9" in wanted:
+                figures += dashboard_figures(cfg, dashboard)
+            if cfg.browser and "P10" in wanted:
+                figures += browser_figures(dashboard)
+            if "export" in wanted:
+                figures += export_figures(cfg, dashboard, running.processes["dashboard"].pid)
 
-    log("P2: submissions on SQLite")
-    sqlite_url = f"sqlite:///{cfg.sqlite_path}"
-    prepare_database(sqlite_url)
-    lite = generate(
-        sqlite_url, members=cfg.members, answers=cfg.sqlite_answers, accounts=cfg.accounts
-    )
-    figures += submissions(
-        cfg,
-        sqlite_url,
-        lite.tokens,
-        "P2",
-        {"absolute": 3000, "throughput": ">= 3,000/s", "p99": ""},
-    )
+    if "P2" in wanted:
+        log("P2: submissions on SQLite")
+        sqlite_url = f"sqlite:///{cfg.sqlite_path}"
+        prepare_database(sqlite_url)
+        lite = generate(
+            sqlite_url, members=cfg.members, answers=cfg.sqlite_answers, accounts=cfg.accounts
+        )
+        figures += submissions(
+            cfg,
+            sqlite_url,
+            lite.tokens,
+            "P2",
+            {"absolute": 3000, "throughput": ">= 3,000/s", "p99": ""},
+        )
     purge_queue(cfg)
     info["machine"]["load_average_at_end"] = os.getloadavg()
     info["seconds"] = round(time.perf_counter() - started, 1)
@@ -845,6 +858,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15, help="length of each load run")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--no-browser", action="store_true", help="skip P10")
+    parser.add_argument(
+        "--only",
+        type=lambda text: frozenset(text.split(",")),
+        default=frozenset(),
+        help=f"comma-separated parts to measure, of {','.join(PARTS)} (default: all)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
     cfg = Config(
@@ -858,7 +877,10 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds,
         web_workers=args.web_workers,
         browser=not args.no_browser,
+        only=args.only,
     )
+    if unknown := args.only - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     results = run(cfg)
     args.out.write_bytes(
         orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 
 from sqlalchemy import (
     Connection,
@@ -180,20 +180,20 @@ def build_snapshot(
     return BuildResult(snapshot_id=snapshot_id, built=True, outbox_rows=count, cells=cells)
 
 
-def wait_for_quiet_outbox(engine: Engine, *, quiet: float, longest: float) -> None:
-    """Wait until no request joined the outbox for `quiet` seconds (at most `longest`)."""
-    deadline = time.monotonic() + longest
-    newest = select(func.max(m.Outbox.id))
+def wait_for_burst(engine: Engine, *, seconds: float) -> None:
+    """Wait until the oldest pending request has waited `seconds`, so a burst makes one run."""
+    # Bounded by the oldest request's age, not by a quiet outbox: under steady load the outbox is
+    # never quiet, and each request must still be published within `seconds` plus one build.
     with engine.connect() as conn:
-        seen = conn.scalar(newest)
-        conn.rollback()
-        while time.monotonic() < deadline:
-            time.sleep(quiet)
-            latest = conn.scalar(newest)
-            conn.rollback()  # a fresh read each time, so newly committed requests show
-            if latest == seen:
-                return
-            seen = latest
+        oldest = conn.scalar(
+            select(func.min(m.Outbox.created_at)).where(m.Outbox.processed_at.is_(None))
+        )
+    if oldest is None:
+        return
+    if oldest.tzinfo is None:  # SQLite keeps no time zone; the collector writes UTC
+        oldest = oldest.replace(tzinfo=UTC)
+    waited = (m.utcnow() - oldest).total_seconds()
+    time.sleep(min(seconds, max(0.0, seconds - waited)))
 
 
 def _advance_guard(conn: Connection) -> int:

@@ -138,7 +138,7 @@ OPEN_DEFINITION = (
     .limit(1)
 )
 LOCK_RESPONSE = (
-    select(_r.id, _r.current_revision)
+    select(_r.id, _r.current_revision, _r.status)
     .where(_r.member_id == bindparam("member_id"), _r.year == bindparam("year"))
     .with_for_update()
 )
@@ -211,9 +211,16 @@ def _write_revision(
     if typed:
         session.execute(ADD_ANSWERS, typed)
     outbox = None
-    if status == "submitted":
+    previous = found.status if found is not None else None
+    if status == "submitted" or previous in ("submitted", "accepted"):
+        # Only accepted answers are published. A submission (or a draft over a submission)
+        # changes who responded; amending an accepted response withdraws its answers until
+        # staff accept it again.
         outbox = request_aggregation(
-            session, reason=f"survey {year} submitted", requested_by=user.id
+            session,
+            reason=f"survey {year} {status}",
+            requested_by=user.id,
+            topic="survey" if previous == "accepted" else "responses",
         )
     audit = {
         "actor_id": user.id,
@@ -379,7 +386,10 @@ def decide_response(
     if accept:
         # Only accepted responses are aggregated, so an acceptance changes the public figures.
         outbox = request_aggregation(
-            session, reason=f"survey {response.year} accepted", requested_by=staff.id
+            session,
+            reason=f"survey {response.year} accepted",
+            requested_by=staff.id,
+            topic="survey",
         )
     session.add(
         AuditLog(

@@ -29,6 +29,7 @@ MATRIX = {
     ("POST", "/api/v1/aggregations", None): (401, 403, 403, 202),
     ("GET", "/api/v1/aggregations/{job}", None): (401, 403, 403, 200),
     ("POST", "/api/v1/imports/{kind}", "csv"): (401, 403, 403, 201),
+    ("GET", "/api/v1/exports/answers.csv", None): (401, 403, 403, 200),
 }
 BODIES = {
     "application": APPLICATION,

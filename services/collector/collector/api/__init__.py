@@ -38,7 +38,7 @@ class OutcomesApi(Api):
 
 def init_api(app: Flask) -> None:
     """Register the API blueprints and the OpenAPI document on the app."""
-    from collector.api import aggregations, applications, imports, surveys
+    from collector.api import aggregations, applications, exports, imports, surveys
     from collector.extensions import csrf
 
     app.config.update(
@@ -57,8 +57,9 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(aggregations.blp, url_prefix="/api/v1/aggregations")
     api.register_blueprint(applications.blp, url_prefix="/api/v1/applications")
     api.register_blueprint(imports.blp, url_prefix="/api/v1/imports")
+    api.register_blueprint(exports.blp, url_prefix="/api/v1/exports")
     # The API authenticates with bearer tokens, which a browser never sends on its own,
     # so cross-site requests cannot ride on a session: CSRF tokens are for the web forms.
-    for blueprint in (surveys.blp, aggregations.blp, applications.blp, imports.blp):
+    for blueprint in (surveys.blp, aggregations.blp, applications.blp, imports.blp, exports.blp):
         csrf.exempt(blueprint)
     app.teardown_appcontext(close_db)

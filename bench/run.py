@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 import redis
 from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session
 
 from bench import ceiling, load
 from bench.generate import (
@@ -209,13 +210,12 @@ def endpoint_statements(cfg: Config, url: str, token: str) -> int:
         if statement.split()[0].upper() not in ("BEGIN", "COMMIT"):
             seen.append(statement)
 
+    body = {"status": "submitted", "answers": submission(random.Random(4))}
+    headers = {"Authorization": f"Bearer {token}"}
+    client.put(f"/api/v1/surveys/{OPEN_YEAR}", json=body, headers=headers)  # a warm process
     event.listen(engine, "before_cursor_execute", count)
     try:
-        answer = client.put(
-            f"/api/v1/surveys/{OPEN_YEAR}",
-            json={"status": "submitted", "answers": submission(random.Random(4))},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        answer = client.put(f"/api/v1/surveys/{OPEN_YEAR}", json=body, headers=headers)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     return len(seen) if answer.status_code == 200 else -answer.status_code
@@ -459,13 +459,28 @@ def freshness(cfg: Config, tokens: list[str], running: Services, dashboard: int)
             )
         )
     probes = add_member_tokens(cfg.pg_url, fresh)
+    with engine.connect() as conn:
+        published = conn.scalar(select(func.count()).where(m.Snapshot.status == "published"))
+    if not published:  # a live system has one (P4 made it when it ran)
+        from aggregator.build import build_snapshot
+
+        build_snapshot(engine, trigger="bench", force=True)
     collector = running.start("collector", workers=cfg.web_workers)
     running.start("worker", workers=2)
-    # Let the worker publish a snapshot of everything submitted so far before measuring.
+    # Let the worker publish a snapshot of everything submitted so far before measuring. The
+    # background members' responses start accepted: their first amendment names topic "survey",
+    # whose run recomputes every survey indicator, so each member amends once before (P1 did).
     asyncio.run(
-        load.fixed_rate(HOST, collector, put_maker(tokens, port=collector), rate=20, seconds=1)
+        load.fixed_rate(HOST, collector, put_maker(tokens, port=collector), rate=64, seconds=2)
     )
-    time.sleep(3)
+    pending = select(func.count()).where(m.Outbox.processed_at.is_(None))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if not conn.scalar(pending):
+                break
+        time.sleep(0.5)
+    time.sleep(1)
     log(f"P6: 200 submissions/s for {cfg.seconds:.0f} s with freshness probes")
     result, seen = asyncio.run(_freshness(cfg, collector, dashboard, tokens, probes))
     ordered = sorted(seen) or [float("nan")]
@@ -669,46 +684,34 @@ def browser_figures(port: int) -> list[Figure]:
 
 def _peak_rss_kb(master: int) -> int:
     """Return the largest peak RSS (VmHWM) among a gunicorn master's worker processes."""
-    peak = 0
+    return max(_worker_peaks_kb(master).values(), default=0)
+
+
+def _worker_peaks_kb(master: int) -> dict[int, int]:
+    """Return the peak RSS (VmHWM, kB) of each of a gunicorn master's worker processes."""
+    peaks = {}
     for task in Path(f"/proc/{master}/task").iterdir():
         for child in (task / "children").read_text().split():
             with contextlib.suppress(OSError):
                 for line in Path(f"/proc/{child}/status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]))
-    return peak
+                        peaks[int(child)] = int(line.split()[1])
+    return peaks
 
 
 def export_figures(cfg: Config, port: int, master: int) -> list[Figure]:
-    """Measure the CSV export: the dashboard's snapshot CSV now; 1M answers once it exists."""
+    """Measure the dashboard's snapshot CSV: time beside COPY, and its workers' peak memory."""
     before = _peak_rss_kb(master)
     times = asyncio.run(_timings(port, "/api/v1/snapshots/latest?format=csv", 50))
     after = _peak_rss_kb(master)
     engine = get_engine(cfg.pg_url)
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
-        started = time.perf_counter()
-        size = 0
-        with cursor.copy(
-            "COPY (SELECT a.* FROM survey_answer a) TO STDOUT WITH (FORMAT csv, HEADER)"
-        ) as copy:
-            for chunk in copy:
-                size += len(chunk)
-        answers_seconds = time.perf_counter() - started
-        snapshot = raw.driver_connection.execute(  # type: ignore[union-attr]
-            "SELECT max(id) FROM snapshot WHERE status = 'published'"
-        ).fetchone()[0]
-        started = time.perf_counter()
-        with cursor.copy(
-            f"COPY (SELECT * FROM indicator_value WHERE snapshot_id = {int(snapshot)}) "
-            "TO STDOUT WITH (FORMAT csv, HEADER)"
-        ) as copy:
-            for _chunk in copy:
-                pass
-        cells_seconds = time.perf_counter() - started
-    finally:
-        raw.close()
+    with engine.connect() as conn:
+        snapshot = conn.scalar(
+            select(func.max(m.Snapshot.id)).where(m.Snapshot.status == "published")
+        )
+    cells_seconds, _ = _copy_seconds(
+        cfg.pg_url, f"SELECT * FROM indicator_value WHERE snapshot_id = {int(snapshot or 0)}"
+    )
     return [
         Figure(
             "Export",
@@ -720,15 +723,84 @@ def export_figures(cfg: Config, port: int, master: int) -> list[Figure]:
             "flat memory",
             None,
             f"worker peak RSS {before / 1024:.0f} -> {after / 1024:.0f} MB over 50 exports",
-        ),
-        Figure(
-            "Export",
-            "CSV of every survey answer: no streaming exporter on this branch yet (pending)",
-            answers_seconds,
-            "s (floor)",
-            note=f"floor: PostgreSQL COPY of {size / 1e6:.0f} MB of answers CSV through psycopg",
-        ),
+        )
     ]
+
+
+def _copy_seconds(url: str, query: str) -> tuple[float, int]:
+    """Return the seconds and bytes of PostgreSQL COPY of a query to CSV through psycopg."""
+    raw = get_engine(url).raw_connection()
+    try:
+        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+        started = time.perf_counter()
+        size = 0
+        with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+            for chunk in copy:
+                size += len(chunk)
+        return time.perf_counter() - started, size
+    finally:
+        raw.close()
+
+
+def staff_token(url: str) -> str:
+    """Add a staff account with an API token and return the token."""
+    from outcomes.accounts import create_token, create_user
+
+    with get_engine(url).begin() as conn, Session(bind=conn) as session:
+        user = create_user(
+            session,
+            email=f"bench-staff-{uuid.uuid4().hex[:8]}@example.org",
+            password=uuid.uuid4().hex,
+            role="staff",
+        )
+        token = create_token(session, user=user, name="bench")
+        session.flush()
+    return token
+
+
+def answers_export(cfg: Config, port: int, master: int) -> list[Figure]:
+    """Measure the staff CSV of every survey answer: streamed time and the workers' peak RSS."""
+    import http.client
+
+    token = staff_token(cfg.pg_url)
+    floor, floor_bytes = _copy_seconds(cfg.pg_url, "SELECT * FROM survey_answer")
+    figures = []
+    for revisions, what in (("all", "every revision"), ("accepted", "accepted, current")):
+        before = _worker_peaks_kb(master)
+        started = time.perf_counter()
+        client = http.client.HTTPConnection(HOST, port, timeout=300)
+        client.request(
+            "GET",
+            f"/api/v1/exports/answers.csv?revisions={revisions}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        answer = client.getresponse()
+        size = lines = 0
+        while chunk := answer.read(1 << 16):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+        client.close()
+        seconds = time.perf_counter() - started
+        after = _worker_peaks_kb(master)
+        # The worker that served the export is the one whose peak grew the most.
+        pid = max(after, key=lambda p: after[p] - before.get(p, after[p]))
+        grew = (after[pid] - before.get(pid, after[pid])) / 1024
+        figures.append(
+            Figure(
+                "Export",
+                f"survey answers CSV ({what}): {lines - 1:,} rows, {size / 1e6:.0f} MB, "
+                "GET /api/v1/exports/answers.csv through gunicorn",
+                seconds,
+                "s",
+                floor if revisions == "all" else None,
+                f"COPY of survey_answer to CSV, {floor_bytes / 1e6:.0f} MB",
+                "flat memory (peak RSS +< 16 MB)",
+                answer.status == 200 and grew < 16,
+                f"{revisions}: status {answer.status}; collector worker peak RSS "
+                f"{before.get(pid, 0) / 1024:.0f} -> {after[pid] / 1024:.0f} MB while streaming",
+            )
+        )
+    return figures
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -818,6 +890,8 @@ def run(cfg: Config) -> dict[str, Any]:
                 figures += browser_figures(dashboard)
             if "export" in wanted:
                 figures += export_figures(cfg, dashboard, running.processes["dashboard"].pid)
+                collector = running.start("collector", workers=cfg.web_workers)
+                figures += answers_export(cfg, collector, running.processes["collector"].pid)
 
     if "P2" in wanted:
         log("P2: submissions on SQLite")

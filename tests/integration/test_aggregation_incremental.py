@@ -170,6 +170,8 @@ def test_an_incremental_run_publishes_exactly_what_a_full_rebuild_would(
         assert built["mode"] == "incremental" and built["reused"]
         assert all(topic not in snapshot.indicators[code]["sources"] for code in built["reused"])
         assert cells(db, incremental.snapshot_id) == cells(db, full.snapshot_id)
+        whole = db.get(Snapshot, full.snapshot_id)
+        assert snapshot.data_quality["checks"] == whole.data_quality["checks"]
         checksums = {db.get(Snapshot, s.snapshot_id).checksum for s in (incremental, full)}
         assert len(checksums) == 1
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 import redis
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, make_url, select, text
 from sqlalchemy.orm import Session
 
 from bench import ceiling, load
@@ -359,7 +359,9 @@ def rebuild(cfg: Config, url: str, answers: int) -> tuple[list[Figure], float]:
 
 def scaling(cfg: Config, base_seconds: float) -> list[Figure]:
     """Measure P5: the rebuild on a data set `scale_to / answers` times larger."""
-    url = cfg.pg_url.rsplit("/", 1)[0] + "/outcomes_bench_scale"
+    # Beside P4's database (its name + "_scale"), so runs against other databases never share it.
+    main = make_url(cfg.pg_url)
+    url = main.set(database=f"{main.database}_scale").render_as_string(hide_password=False)
     prepare_database(url)
     log(f"P5: generating {cfg.scale_to:,} answers")
     data = generate(url, members=cfg.members, answers=cfg.scale_to)

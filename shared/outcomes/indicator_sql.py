@@ -514,7 +514,9 @@ def survey_cells(key: str, how: str) -> Cells:
             usable = usable.where(SurveyAnswer.value_number.in_((0.0, 1.0)))
         else:
             usable = usable.where(SurveyAnswer.value_number.is_not(None))
-        answers = usable.subquery()
+        # One statement per indicator over one common table expression: the join of accepted
+        # current revisions to their answers (the costly part) runs once, not once per grouping.
+        answers = usable.cte("answers")
         queries = []
         for latest_only in (False, True):
             for breakdown in ("total", "membership_class"):
@@ -560,6 +562,7 @@ def survey_cells(key: str, how: str) -> Cells:
                 *cell(period, "coverage", "members", eligible.c.members, eligible.c.members)
             ).select_from(both),
         ]
-        return queries
+        every = union_all(*queries).subquery()
+        return [select(*every.c)]
 
     return cells

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Date,
     Float,
@@ -485,9 +486,7 @@ def _statistic(src: Subquery, how: str) -> ColumnElement:
     return func.count(src.c.member_id)
 
 
-def _survey_group(
-    answers: Subquery, how: str, keys: tuple[str, ...], *, latest_only: bool
-) -> Subquery:
+def _survey_group(answers: CTE, how: str, keys: tuple[str, ...], *, latest_only: bool) -> Subquery:
     """Return the rows to aggregate for one grouping, ranked when the median needs it."""
     rows: Select = select(answers)
     if latest_only:

@@ -1,9 +1,10 @@
 """The ceiling of a survey submission: the SQL the collector's PUT runs, without the web stack.
 
 One script, written once with `:name` variables, runs under pgbench (PostgreSQL) and as a plain
-sqlite3 loop in worker processes (SQLite): select the token's user, the open survey and its
-questions, lock the response, bump its revision, insert the revision, its typed answers, an outbox
-row and an audit row, commit. It stands beside the endpoint in the same run.
+sqlite3 loop in worker processes (SQLite): select the token's user and the open survey (the
+collector keeps its questions and answers schema per process), lock the response, bump its
+revision, insert the revision, its typed answers, an outbox row and an audit row, commit. It
+stands beside the endpoint in the same run.
 """
 
 from __future__ import annotations
@@ -32,11 +33,9 @@ SELECT u.id AS user_id, u.member_id, u.is_active, u.role FROM user_account u
   JOIN api_token t ON t.user_id = u.id
   WHERE t.token_hash = (SELECT token_hash FROM api_token WHERE user_id = :uid)
   AND t.revoked_at IS NULL \\gset
-SELECT id AS def_id FROM survey_definition WHERE year = {year} AND status = 'open'
+SELECT id AS def_id, created_at FROM survey_definition WHERE year = {year} AND status = 'open'
   ORDER BY version DESC LIMIT 1 \\gset
-SELECT id, key, type, minimum, maximum, required, choices FROM survey_question
-  WHERE definition_id = :def_id ORDER BY position;
-SELECT id AS resp_id, current_revision FROM survey_response
+SELECT id AS resp_id, current_revision, status FROM survey_response
   WHERE member_id = :member_id AND year = {year}{for_update} \\gset
 UPDATE survey_response SET current_revision = :current_revision + 1, status = 'submitted',
   definition_id = :def_id, updated_at = {now} WHERE id = :resp_id;
@@ -45,7 +44,7 @@ INSERT INTO survey_revision (response_id, number, status, answers, submitted_by,
   RETURNING id AS rev_id \\gset
 INSERT INTO survey_answer (revision_id, question_key, value_number, value_text) VALUES {rows};
 INSERT INTO outbox (job_id, topic, reason, requested_by, created_at)
-  VALUES ({job_id}, 'aggregate', 'survey {year} submitted', :user_id, {now}) RETURNING id;
+  VALUES ({job_id}, 'responses', 'survey {year} submitted', :user_id, {now}) RETURNING id;
 INSERT INTO audit_log (at, actor_id, action, object_type, object_id, details)
   VALUES ({now}, :user_id, 'survey.submitted', 'survey_response', :resp_id, '{{"year": {year}}}');
 COMMIT;

@@ -7,6 +7,7 @@ catalogue SELECTs, and the report says how many were covered by hand.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from datetime import date
@@ -126,15 +127,26 @@ def hand_cells(engine: Engine, *, as_of: date) -> tuple[float, list[tuple[Any, .
 
 def same_cells(hand: list[tuple[Any, ...]], built: list[tuple[Any, ...]]) -> bool:
     """Tell whether hand-computed and published cells agree (suppressed cells by contributors)."""
+    return not differences(hand, built)
 
-    def key(cell: tuple[Any, ...]) -> tuple[Any, ...]:
-        code, period, breakdown, category, value, contributors = cell[:6]
-        shown = None if value is None else round(float(value), 6)
-        return (code, str(period), breakdown, str(category), contributors, shown)
 
-    suppressed = {(c[0], str(c[1]), c[2], str(c[3])) for c in built if c[4] is None}
-    hand_keys = {
-        key((*c[:4], None, c[5])) if (c[0], str(c[1]), c[2], str(c[3])) in suppressed else key(c)
-        for c in hand
-    }
-    return hand_keys == {key(c) for c in built}
+def differences(hand: list[tuple[Any, ...]], built: list[tuple[Any, ...]]) -> list[str]:
+    """Return the cells where hand SQL and the snapshot differ, each as one line."""
+
+    def by_cell(cells: list[tuple[Any, ...]]) -> dict[tuple[str, ...], tuple[Any, Any]]:
+        return {(c[0], str(c[1]), c[2], str(c[3])): (c[4], c[5]) for c in cells}
+
+    mine, published = by_cell(hand), by_cell(built)
+    found = [
+        f"{k}: only in {'hand SQL' if k in mine else 'the snapshot'}"
+        for k in mine.keys() ^ published.keys()
+    ]
+    for k in mine.keys() & published.keys():
+        (value, contributors), (shown, counted) = mine[k], published[k]
+        # Sums of floats depend on the order rows are added in: compare them to 1e-9.
+        same_value = shown is None or (
+            value is not None and math.isclose(float(value), float(shown), rel_tol=1e-9)
+        )
+        if contributors != counted or not same_value:
+            found.append(f"{k}: hand {value} ({contributors}), snapshot {shown} ({counted})")
+    return sorted(found)

@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 import redis
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, make_url, select, text
+from sqlalchemy.orm import Session
 
 from bench import ceiling, load
 from bench.generate import (
@@ -38,12 +39,13 @@ from bench.generate import (
     prepare_database,
     submission,
 )
-from bench.handsql import hand_cells, same_cells
+from bench.handsql import differences, hand_cells
 from outcomes import models as m
 from outcomes.db import get_engine
 from outcomes.runner import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("P1", "P2", "P4", "P5", "P6", "P9", "P10", "export")
 OUTCOMES = str(Path(sys.executable).parent / "outcomes")
 HOST = "127.0.0.1"
 
@@ -83,6 +85,8 @@ class Config:
     web_workers: int = 4
     accounts: int = 64
     browser: bool = True
+    # The parts to measure (PARTS); fewer parts and a smaller scale make a quick check.
+    only: frozenset[str] = frozenset()
     queue: str = field(default_factory=lambda: f"outcomes-bench-{uuid.uuid4().hex[:8]}")
 
 
@@ -206,13 +210,12 @@ def endpoint_statements(cfg: Config, url: str, token: str) -> int:
         if statement.split()[0].upper() not in ("BEGIN", "COMMIT"):
             seen.append(statement)
 
+    body = {"status": "submitted", "answers": submission(random.Random(4))}
+    headers = {"Authorization": f"Bearer {token}"}
+    client.put(f"/api/v1/surveys/{OPEN_YEAR}", json=body, headers=headers)  # a warm process
     event.listen(engine, "before_cursor_execute", count)
     try:
-        answer = client.put(
-            f"/api/v1/surveys/{OPEN_YEAR}",
-            json={"status": "submitted", "answers": submission(random.Random(4))},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        answer = client.put(f"/api/v1/surveys/{OPEN_YEAR}", json=body, headers=headers)
     finally:
         event.remove(engine, "before_cursor_execute", count)
     return len(seen) if answer.status_code == 200 else -answer.status_code
@@ -333,9 +336,11 @@ def rebuild(cfg: Config, url: str, answers: int) -> tuple[list[Figure], float]:
     engine = get_engine(url)
     hand = [hand_cells(engine, as_of=date.today()) for _ in range(3)]
     hand_seconds = statistics.median(h[0] for h in hand)
-    agree = same_cells(hand[-1][1], built)
+    differ = differences(hand[-1][1], built)
     uncovered = hand[-1][2]
-    note = f"{len(built)} cells; hand SQL {'agrees' if agree else 'DISAGREES'} with the snapshot"
+    note = f"{len(built)} cells; hand SQL {'DISAGREES' if differ else 'agrees'} with the snapshot"
+    if differ:
+        note += f" in {len(differ)} cells, e.g. {'; '.join(differ[:3])}"
     if uncovered:
         note += f"; {uncovered} indicators without hand SQL ran their own SELECTs"
     figure = Figure(
@@ -354,7 +359,9 @@ def rebuild(cfg: Config, url: str, answers: int) -> tuple[list[Figure], float]:
 
 def scaling(cfg: Config, base_seconds: float) -> list[Figure]:
     """Measure P5: the rebuild on a data set `scale_to / answers` times larger."""
-    url = cfg.pg_url.rsplit("/", 1)[0] + "/outcomes_bench_scale"
+    # Beside P4's database (its name + "_scale"), so runs against other databases never share it.
+    main = make_url(cfg.pg_url)
+    url = main.set(database=f"{main.database}_scale").render_as_string(hide_password=False)
     prepare_database(url)
     log(f"P5: generating {cfg.scale_to:,} answers")
     data = generate(url, members=cfg.members, answers=cfg.scale_to)
@@ -393,12 +400,13 @@ def responding(snapshot: dict[str, Any]) -> float:
 
 async def _freshness(
     cfg: Config, collector: int, dashboard: int, tokens: list[str], probes: list[str]
-) -> tuple[load.LoadResult, list[float]]:
+) -> tuple[load.LoadResult, list[float], list[float]]:
     latest = load.request("GET", "/api/v1/snapshots/latest", host=f"{HOST}:{dashboard}")
     reader = load.Client(HOST, dashboard)
     writer = load.Client(HOST, collector)
     rng = random.Random(3)
     seen: list[float] = []
+    accepted: list[float] = []  # of which the PUT itself, until the 200
 
     async def count() -> float:
         status, body = await reader.send(latest)
@@ -424,6 +432,7 @@ async def _freshness(
             if status != 200:
                 seen.append(float("inf"))
                 continue
+            accepted.append(time.perf_counter() - started)
             while await count() < before + 1 and time.perf_counter() - started < 10:
                 await asyncio.sleep(0.01)
             seen.append(time.perf_counter() - started)
@@ -433,7 +442,7 @@ async def _freshness(
         HOST, collector, put_maker(tokens, port=collector), rate=200, seconds=cfg.seconds
     )
     result, _ = await asyncio.gather(background, probe())
-    return result, seen
+    return result, seen, accepted
 
 
 def freshness(cfg: Config, tokens: list[str], running: Services, dashboard: int) -> list[Figure]:
@@ -454,15 +463,30 @@ def freshness(cfg: Config, tokens: list[str], running: Services, dashboard: int)
             )
         )
     probes = add_member_tokens(cfg.pg_url, fresh)
+    with engine.connect() as conn:
+        published = conn.scalar(select(func.count()).where(m.Snapshot.status == "published"))
+    if not published:  # a live system has one (P4 made it when it ran)
+        from aggregator.build import build_snapshot
+
+        build_snapshot(engine, trigger="bench", force=True)
     collector = running.start("collector", workers=cfg.web_workers)
     running.start("worker", workers=2)
-    # Let the worker publish a snapshot of everything submitted so far before measuring.
+    # Let the worker publish a snapshot of everything submitted so far before measuring. The
+    # background members' responses start accepted: their first amendment names topic "survey",
+    # whose run recomputes every survey indicator, so each member amends once before (P1 did).
     asyncio.run(
-        load.fixed_rate(HOST, collector, put_maker(tokens, port=collector), rate=20, seconds=1)
+        load.fixed_rate(HOST, collector, put_maker(tokens, port=collector), rate=64, seconds=2)
     )
-    time.sleep(3)
+    pending = select(func.count()).where(m.Outbox.processed_at.is_(None))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if not conn.scalar(pending):
+                break
+        time.sleep(0.5)
+    time.sleep(1)
     log(f"P6: 200 submissions/s for {cfg.seconds:.0f} s with freshness probes")
-    result, seen = asyncio.run(_freshness(cfg, collector, dashboard, tokens, probes))
+    result, seen, accepted = asyncio.run(_freshness(cfg, collector, dashboard, tokens, probes))
     ordered = sorted(seen) or [float("nan")]
     p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
     with engine.connect() as conn:
@@ -480,7 +504,8 @@ def freshness(cfg: Config, tokens: list[str], running: Services, dashboard: int)
             p95 <= 1.0,
             f"background {result.throughput:,.0f} req/s achieved ({result.skipped} not sent in "
             f"time), errors {result.errors}, "
-            f"p99 {result.percentile(99):.0f} ms; {snapshots} snapshots in the database",
+            f"p99 {result.percentile(99):.0f} ms; {snapshots} snapshots in the database; "
+            f"probe PUTs took {statistics.median(accepted or [float('nan')]):.2f} s (median) of it",
         )
     ]
 
@@ -664,46 +689,34 @@ def browser_figures(port: int) -> list[Figure]:
 
 def _peak_rss_kb(master: int) -> int:
     """Return the largest peak RSS (VmHWM) among a gunicorn master's worker processes."""
-    peak = 0
+    return max(_worker_peaks_kb(master).values(), default=0)
+
+
+def _worker_peaks_kb(master: int) -> dict[int, int]:
+    """Return the peak RSS (VmHWM, kB) of each of a gunicorn master's worker processes."""
+    peaks = {}
     for task in Path(f"/proc/{master}/task").iterdir():
         for child in (task / "children").read_text().split():
             with contextlib.suppress(OSError):
                 for line in Path(f"/proc/{child}/status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]))
-    return peak
+                        peaks[int(child)] = int(line.split()[1])
+    return peaks
 
 
 def export_figures(cfg: Config, port: int, master: int) -> list[Figure]:
-    """Measure the CSV export: the dashboard's snapshot CSV now; 1M answers once it exists."""
+    """Measure the dashboard's snapshot CSV: time beside COPY, and its workers' peak memory."""
     before = _peak_rss_kb(master)
     times = asyncio.run(_timings(port, "/api/v1/snapshots/latest?format=csv", 50))
     after = _peak_rss_kb(master)
     engine = get_engine(cfg.pg_url)
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
-        started = time.perf_counter()
-        size = 0
-        with cursor.copy(
-            "COPY (SELECT a.* FROM survey_answer a) TO STDOUT WITH (FORMAT csv, HEADER)"
-        ) as copy:
-            for chunk in copy:
-                size += len(chunk)
-        answers_seconds = time.perf_counter() - started
-        snapshot = raw.driver_connection.execute(  # type: ignore[union-attr]
-            "SELECT max(id) FROM snapshot WHERE status = 'published'"
-        ).fetchone()[0]
-        started = time.perf_counter()
-        with cursor.copy(
-            f"COPY (SELECT * FROM indicator_value WHERE snapshot_id = {int(snapshot)}) "
-            "TO STDOUT WITH (FORMAT csv, HEADER)"
-        ) as copy:
-            for _chunk in copy:
-                pass
-        cells_seconds = time.perf_counter() - started
-    finally:
-        raw.close()
+    with engine.connect() as conn:
+        snapshot = conn.scalar(
+            select(func.max(m.Snapshot.id)).where(m.Snapshot.status == "published")
+        )
+    cells_seconds, _ = _copy_seconds(
+        cfg.pg_url, f"SELECT * FROM indicator_value WHERE snapshot_id = {int(snapshot or 0)}"
+    )
     return [
         Figure(
             "Export",
@@ -715,15 +728,84 @@ def export_figures(cfg: Config, port: int, master: int) -> list[Figure]:
             "flat memory",
             None,
             f"worker peak RSS {before / 1024:.0f} -> {after / 1024:.0f} MB over 50 exports",
-        ),
-        Figure(
-            "Export",
-            "CSV of every survey answer: no streaming exporter on this branch yet (pending)",
-            answers_seconds,
-            "s (floor)",
-            note=f"floor: PostgreSQL COPY of {size / 1e6:.0f} MB of answers CSV through psycopg",
-        ),
+        )
     ]
+
+
+def _copy_seconds(url: str, query: str) -> tuple[float, int]:
+    """Return the seconds and bytes of PostgreSQL COPY of a query to CSV through psycopg."""
+    raw = get_engine(url).raw_connection()
+    try:
+        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+        started = time.perf_counter()
+        size = 0
+        with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+            for chunk in copy:
+                size += len(chunk)
+        return time.perf_counter() - started, size
+    finally:
+        raw.close()
+
+
+def staff_token(url: str) -> str:
+    """Add a staff account with an API token and return the token."""
+    from outcomes.accounts import create_token, create_user
+
+    with get_engine(url).begin() as conn, Session(bind=conn) as session:
+        user = create_user(
+            session,
+            email=f"bench-staff-{uuid.uuid4().hex[:8]}@example.org",
+            password=uuid.uuid4().hex,
+            role="staff",
+        )
+        token = create_token(session, user=user, name="bench")
+        session.flush()
+    return token
+
+
+def answers_export(cfg: Config, port: int, master: int) -> list[Figure]:
+    """Measure the staff CSV of every survey answer: streamed time and the workers' peak RSS."""
+    import http.client
+
+    token = staff_token(cfg.pg_url)
+    floor, floor_bytes = _copy_seconds(cfg.pg_url, "SELECT * FROM survey_answer")
+    figures = []
+    for revisions, what in (("all", "every revision"), ("accepted", "accepted, current")):
+        before = _worker_peaks_kb(master)
+        started = time.perf_counter()
+        client = http.client.HTTPConnection(HOST, port, timeout=300)
+        client.request(
+            "GET",
+            f"/api/v1/exports/answers.csv?revisions={revisions}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        answer = client.getresponse()
+        size = lines = 0
+        while chunk := answer.read(1 << 16):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+        client.close()
+        seconds = time.perf_counter() - started
+        after = _worker_peaks_kb(master)
+        # The worker that served the export is the one whose peak grew the most.
+        pid = max(after, key=lambda p: after[p] - before.get(p, after[p]))
+        grew = (after[pid] - before.get(pid, after[pid])) / 1024
+        figures.append(
+            Figure(
+                "Export",
+                f"survey answers CSV ({what}): {lines - 1:,} rows, {size / 1e6:.0f} MB, "
+                "GET /api/v1/exports/answers.csv through gunicorn",
+                seconds,
+                "s",
+                floor if revisions == "all" else None,
+                f"COPY of survey_answer to CSV, {floor_bytes / 1e6:.0f} MB",
+                "flat memory (peak RSS +< 16 MB)",
+                answer.status == 200 and grew < 16,
+                f"{revisions}: status {answer.status}; collector worker peak RSS "
+                f"{before.get(pid, 0) / 1024:.0f} -> {after[pid] / 1024:.0f} MB while streaming",
+            )
+        )
+    return figures
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -770,56 +852,66 @@ def table(figures: list[Figure]) -> str:
 
 
 def run(cfg: Config) -> dict[str, Any]:
-    """Run every measurement in order and return the results."""
+    """Run the chosen measurements in order and return the results."""
     started = time.perf_counter()
     figures: list[Figure] = []
     info: dict[str, Any] = {}
+    wanted = cfg.only or frozenset(PARTS)
 
     log(f"P4 data set: {cfg.members:,} members, {cfg.answers:,} answers on PostgreSQL")
     prepare_database(cfg.pg_url)
     data = generate(cfg.pg_url, members=cfg.members, answers=cfg.answers, accounts=cfg.accounts)
     info["machine"] = machine(cfg)
     info["data_set"] = {"rows": data.rows, "load_seconds": round(data.seconds, 1)}
-    part, base_seconds = rebuild(cfg, cfg.pg_url, data.answers)
-    figures += part
-    if cfg.scale_to:
-        figures += scaling(cfg, base_seconds)
+    if wanted & {"P4", "P5"}:
+        part, base_seconds = rebuild(cfg, cfg.pg_url, data.answers)
+        figures += part
+        if cfg.scale_to and "P5" in wanted:
+            figures += scaling(cfg, base_seconds)
 
-    log("P1: submissions on PostgreSQL")
-    figures += submissions(
-        cfg,
-        cfg.pg_url,
-        data.tokens,
-        "P1",
-        {"ratio": 0.6, "throughput": ">= 60% of ceiling", "p99": "p99 <= 25 ms"},
-    )
+    if "P1" in wanted:
+        log("P1: submissions on PostgreSQL")
+        figures += submissions(
+            cfg,
+            cfg.pg_url,
+            data.tokens,
+            "P1",
+            {"ratio": 0.6, "throughput": ">= 60% of ceiling", "p99": "p99 <= 25 ms"},
+        )
 
-    with services(cfg, cfg.pg_url, "P6") as running:
-        dashboard = running.start("dashboard", workers=2)
-        figures += freshness(cfg, data.tokens, running, dashboard)
-        for service in ("collector", "worker"):
-            process = running.processes.pop(service)
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        log("P9, P10, export: the dashboard")
-        figures += dashboard_figures(cfg, dashboard)
-        if cfg.browser:
-            figures += browser_figures(dashboard)
-        figures += export_figures(cfg, dashboard, running.processes["dashboard"].pid)
+    if wanted & {"P6", "P9", "P10", "export"}:
+        with services(cfg, cfg.pg_url, "P6") as running:
+            dashboard = running.start("dashboard", workers=2)
+            if "P6" in wanted:
+                figures += freshness(cfg, data.tokens, running, dashboard)
+                for service in ("collector", "worker"):
+                    process = running.processes.pop(service)
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=30)
+            log("P9, P10, export: the dashboard")
+            if "P9" in wanted:
+                figures += dashboard_figures(cfg, dashboard)
+            if cfg.browser and "P10" in wanted:
+                figures += browser_figures(dashboard)
+            if "export" in wanted:
+                figures += export_figures(cfg, dashboard, running.processes["dashboard"].pid)
+                collector = running.start("collector", workers=cfg.web_workers)
+                figures += answers_export(cfg, collector, running.processes["collector"].pid)
 
-    log("P2: submissions on SQLite")
-    sqlite_url = f"sqlite:///{cfg.sqlite_path}"
-    prepare_database(sqlite_url)
-    lite = generate(
-        sqlite_url, members=cfg.members, answers=cfg.sqlite_answers, accounts=cfg.accounts
-    )
-    figures += submissions(
-        cfg,
-        sqlite_url,
-        lite.tokens,
-        "P2",
-        {"absolute": 3000, "throughput": ">= 3,000/s", "p99": ""},
-    )
+    if "P2" in wanted:
+        log("P2: submissions on SQLite")
+        sqlite_url = f"sqlite:///{cfg.sqlite_path}"
+        prepare_database(sqlite_url)
+        lite = generate(
+            sqlite_url, members=cfg.members, answers=cfg.sqlite_answers, accounts=cfg.accounts
+        )
+        figures += submissions(
+            cfg,
+            sqlite_url,
+            lite.tokens,
+            "P2",
+            {"absolute": 3000, "throughput": ">= 3,000/s", "p99": ""},
+        )
     purge_queue(cfg)
     info["machine"]["load_average_at_end"] = os.getloadavg()
     info["seconds"] = round(time.perf_counter() - started, 1)
@@ -845,6 +937,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15, help="length of each load run")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--no-browser", action="store_true", help="skip P10")
+    parser.add_argument(
+        "--only",
+        type=lambda text: frozenset(text.split(",")),
+        default=frozenset(),
+        help=f"comma-separated parts to measure, of {','.join(PARTS)} (default: all)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
     cfg = Config(
@@ -858,7 +956,10 @@ def main(argv: list[str] | None = None) -> int:
         seconds=args.seconds,
         web_workers=args.web_workers,
         browser=not args.no_browser,
+        only=args.only,
     )
+    if unknown := args.only - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     results = run(cfg)
     args.out.write_bytes(
         orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)

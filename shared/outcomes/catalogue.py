@@ -16,8 +16,19 @@ CATALOGUE_VERSION = "2026.11.2"
 SURVEY_PREFIX = "survey_"
 # What an outbox row says changed; a run whose requests all name topics recomputes only the
 # indicators that read them. Any other topic (the default "aggregate") means everything.
+# "responses": which members responded changed, but no accepted answer did (a new submission);
+# "survey": accepted answers changed (an acceptance, or an accepted response amended).
 TOPICS = frozenset(
-    ("certification", "membership", "firms", "training", "governance", "applications", "survey")
+    (
+        "certification",
+        "membership",
+        "firms",
+        "training",
+        "governance",
+        "applications",
+        "survey",
+        "responses",
+    )
 )
 
 QUESTIONS = {
@@ -240,7 +251,7 @@ CATALOGUE: tuple[Indicator, ...] = (
             "divided by members active during that year; the headline is the latest year."
         ),
         cells=sql.survey_response_cells,
-        sources=frozenset(("survey", "membership")),
+        sources=frozenset(("survey", "responses", "membership")),
     ),
 )
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Date,
     Float,
@@ -485,9 +486,7 @@ def _statistic(src: Subquery, how: str) -> ColumnElement:
     return func.count(src.c.member_id)
 
 
-def _survey_group(
-    answers: Subquery, how: str, keys: tuple[str, ...], *, latest_only: bool
-) -> Subquery:
+def _survey_group(answers: CTE, how: str, keys: tuple[str, ...], *, latest_only: bool) -> Subquery:
     """Return the rows to aggregate for one grouping, ranked when the median needs it."""
     rows: Select = select(answers)
     if latest_only:
@@ -518,7 +517,9 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
             usable = usable.where(SurveyAnswer.value_number.in_((0.0, 1.0)))
         else:
             usable = usable.where(SurveyAnswer.value_number.is_not(None))
-        answers = usable.subquery()
+        # One statement per indicator over one common table expression: the join of accepted
+        # current revisions to their answers (the costly part) runs once, not once per grouping.
+        answers = usable.cte("answers")
         queries = []
         for latest_only in (False, True):
             for breakdown in ("total", "membership_class"):
@@ -578,6 +579,7 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
                 *cell(period, "coverage", "members", eligible.c.members, eligible.c.members)
             ).select_from(both),
         ]
-        return queries
+        every = union_all(*queries).subquery()
+        return [select(*every.c)]
 
     return cells

@@ -50,6 +50,7 @@ answers_st = st.tuples(
 )
 changes_st = st.one_of(
     st.tuples(st.just("survey"), st.lists(answers_st, min_size=1, max_size=4)),
+    st.tuples(st.just("responses"), st.lists(answers_st, min_size=1, max_size=4)),
     st.tuples(st.just("certification"), st.lists(certificates_st, min_size=1, max_size=3)),
     st.tuples(st.just("membership"), st.lists(members_st, min_size=1, max_size=2)),
 )
@@ -105,7 +106,21 @@ def add_answers(db, rows) -> None:
     db.flush()
 
 
-CHANGE = {"survey": add_answers, "certification": add_certificates, "membership": add_members}
+def add_submissions(db, rows) -> None:
+    """Submit new revisions of responses staff have not accepted (what topic "responses" says)."""
+    accepted = set(
+        db.scalars(select(SurveyResponse.member_id).where(SurveyResponse.status == "accepted"))
+    )
+    picked = [(pick, employees, policy, "submitted") for pick, employees, policy, _ in rows]
+    add_answers(db, [row for row in picked if pick_member(db, row[0]).id not in accepted])
+
+
+CHANGE = {
+    "survey": add_answers,
+    "responses": add_submissions,
+    "certification": add_certificates,
+    "membership": add_members,
+}
 
 
 def cells(db, snapshot_id: int) -> set[tuple]:
@@ -155,6 +170,8 @@ def test_an_incremental_run_publishes_exactly_what_a_full_rebuild_would(
         assert built["mode"] == "incremental" and built["reused"]
         assert all(topic not in snapshot.indicators[code]["sources"] for code in built["reused"])
         assert cells(db, incremental.snapshot_id) == cells(db, full.snapshot_id)
+        whole = db.get(Snapshot, full.snapshot_id)
+        assert snapshot.data_quality["checks"] == whole.data_quality["checks"]
         checksums = {db.get(Snapshot, s.snapshot_id).checksum for s in (incremental, full)}
         assert len(checksums) == 1
 

@@ -1,8 +1,15 @@
 """The member's survey through the JSON API, on SQLite and on PostgreSQL."""
 
+import dataclasses
+import json
+import uuid
+
+import redis
 from sqlalchemy import func, select
 
+from collector.surveys import _sender
 from outcomes.models import AuditLog, IdempotencyRecord, Outbox, SurveyAnswer, SurveyRevision
+from tests.conftest import wait_for
 from tests.factories import make_account, make_survey
 
 GOOD = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
@@ -150,3 +157,23 @@ def test_health_and_openapi_are_served(collector):
     assert "/api/v1/surveys/{year}" in spec["paths"]
     put = spec["paths"]["/api/v1/surveys/{year}"]["put"]
     assert {"200", "401", "422"} <= set(put["responses"])
+
+
+def test_a_burst_of_submissions_sends_one_run_at_once_and_one_for_the_rest(settings):
+    # A queue no worker reads, so the broker shows every run that was sent.
+    quiet = dataclasses.replace(settings, queue_name=f"burst-{uuid.uuid4().hex[:8]}")
+    broker = redis.Redis.from_url(quiet.broker_url)
+    sender = _sender(quiet)
+    try:
+        for n in range(10):  # committed outbox rows, as save_survey hands them over
+            sender.send(Outbox(id=n, job_id=f"agg-{n}", reason="survey", requested_by=None))
+        assert broker.llen(quiet.queue_name) == 1
+
+        def sent() -> set[str]:
+            messages = broker.lrange(quiet.queue_name, 0, -1)
+            return {json.loads(message)["headers"]["id"] for message in messages}
+
+        # The interval's end sends one run for the newest row; that run drains them all.
+        assert wait_for(lambda: sent() == {"agg-0", "agg-9"}, timeout=5)
+    finally:
+        broker.delete(quiet.queue_name)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Task
 from sqlalchemy.exc import OperationalError
 
-from aggregator.build import build_snapshot, record_failure, wait_for_quiet_outbox
+from aggregator.build import build_snapshot, record_failure, wait_for_burst
 from outcomes.db import get_engine, session_scope
 from outcomes.models import utcnow
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, pending_outbox
@@ -62,11 +62,7 @@ def register(app: OutcomesCelery) -> None:
                 f"job {self.request.id} stopped before publishing (worker lost); redone",
             )
         if not force:
-            wait_for_quiet_outbox(
-                engine,
-                quiet=settings.aggregation_debounce_seconds,
-                longest=10 * settings.aggregation_debounce_seconds,
-            )
+            wait_for_burst(engine, seconds=settings.aggregation_debounce_seconds)
         try:
             result = build_snapshot(
                 engine,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from marshmallow import ValidationError
-from sqlalchemy import insert, select
+from marshmallow import Schema, ValidationError
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,18 +19,23 @@ from outcomes.config import Settings
 from outcomes.models import (
     AuditLog,
     IdempotencyRecord,
+    Outbox,
     SurveyAnswer,
-    SurveyQuestion,
+    SurveyDefinition,
     SurveyResponse,
     SurveyRevision,
     User,
     utcnow,
 )
-from outcomes.queries import open_survey, survey_questions
+from outcomes.queries import survey_questions
 from outcomes.queue import enqueue, request_aggregation
 from outcomes.schemas import answers_schema
 
 MAX_KEY_LENGTH = 200
+NUMERIC_TYPES = frozenset(("integer", "decimal", "boolean"))
+# A process sends at most one aggregation run per interval: one run drains every pending outbox
+# row, so the submissions of a burst need one run, not one each (the outbox keeps them safe).
+SEND_INTERVAL = 0.2
 
 
 @dataclass
@@ -37,6 +45,19 @@ class SurveyError(Exception):
     status: int
     message: str
     errors: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpenSurvey:
+    """An open survey definition's questions and answer schemas (fixed once a survey is open)."""
+
+    definition_id: int
+    questions: tuple[tuple[str, bool], ...]  # (key, numeric) in display order
+    submitted: Schema
+    draft: Schema
+
+
+_open_surveys: dict[tuple[str, int, datetime], OpenSurvey] = {}
 
 
 def save_survey(
@@ -79,7 +100,7 @@ def save_survey(
             409, "Another save of this survey happened at the same time; retry."
         ) from None
     if outbox is not None:
-        enqueue(settings, outbox)
+        _sender(settings).send(outbox)
     return 200, body
 
 
@@ -98,19 +119,65 @@ def current_response(
     ).first()
     if row is None:
         return None
-    return _body(row.SurveyResponse, row.SurveyRevision.answers)
+    response = row.SurveyResponse
+    return _body(
+        year,
+        response.status,
+        response.current_revision,
+        row.SurveyRevision.answers,
+        response.updated_at,
+    )
+
+
+_d, _r = SurveyDefinition.__table__.c, SurveyResponse.__table__.c
+# Built once at import: the survey PUT is the busiest write, and building statements costs CPU.
+OPEN_DEFINITION = (
+    select(_d.id, _d.created_at)
+    .where(_d.year == bindparam("year"), _d.status == "open")
+    .order_by(_d.version.desc())
+    .limit(1)
+)
+LOCK_RESPONSE = (
+    select(_r.id, _r.current_revision, _r.status)
+    .where(_r.member_id == bindparam("member_id"), _r.year == bindparam("year"))
+    .with_for_update()
+)
+ADD_RESPONSE = insert(SurveyResponse.__table__).returning(_r.id)
+BUMP_RESPONSE = update(SurveyResponse.__table__).where(_r.id == bindparam("response_id"))
+ADD_REVISION = insert(SurveyRevision.__table__).returning(SurveyRevision.__table__.c.id)
+ADD_ANSWERS = insert(SurveyAnswer.__table__)
+ADD_AUDIT = insert(AuditLog.__table__)
+
+
+def open_survey_for(session: Session, year: int) -> OpenSurvey:
+    """Return the newest open survey of a year, its schemas built once per process."""
+    found = session.execute(OPEN_DEFINITION, {"year": year}).first()
+    if found is None:
+        raise SurveyError(404, f"No survey is open for reporting year {year}.")
+    # The database's address and the row's creation time tell apart equal ids in other databases.
+    key = (str(session.get_bind().url), found.id, found.created_at)
+    survey = _open_surveys.get(key)
+    if survey is None:
+        questions = survey_questions(session, definition_id=found.id)
+        survey = OpenSurvey(
+            definition_id=found.id,
+            questions=tuple((q.key, q.type in NUMERIC_TYPES) for q in questions),
+            submitted=answers_schema(questions),
+            draft=answers_schema(questions, partial=True),
+        )
+        if len(_open_surveys) >= 64:
+            _open_surveys.clear()
+        _open_surveys[key] = survey
+    return survey
 
 
 def _write_revision(
     session: Session, user: User, year: int, submission: dict[str, Any]
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[dict[str, Any], Outbox | None]:
     """Validate and add a revision, its answers, an audit row and (if submitted) an outbox row."""
-    definition = open_survey(session, year=year)
-    if definition is None:
-        raise SurveyError(404, f"No survey is open for reporting year {year}.")
-    questions = survey_questions(session, definition_id=definition.id)
+    survey = open_survey_for(session, year)
     status = submission["status"]
-    schema = answers_schema(questions, partial=status == "draft")
+    schema = survey.draft if status == "draft" else survey.submitted
     try:
         answers = schema.load(submission["answers"])
     except ValidationError as error:
@@ -118,64 +185,68 @@ def _write_revision(
             422, "Some answers need correcting.", {"json": {"answers": error.messages}}
         ) from None
     stored = schema.dump(answers)
-    response = session.scalars(
-        select(SurveyResponse)
-        .where(SurveyResponse.member_id == user.member_id, SurveyResponse.year == year)
-        .with_for_update()
-    ).first()
-    if response is None:
-        response = SurveyResponse(
-            member_id=user.member_id, year=year, definition_id=definition.id, current_revision=0
+    found = session.execute(LOCK_RESPONSE, {"member_id": user.member_id, "year": year}).first()
+    now = utcnow()
+    values = {"status": status, "definition_id": survey.definition_id, "updated_at": now}
+    if found is None:
+        number = 1
+        response_id = session.scalar(
+            ADD_RESPONSE,
+            {"member_id": user.member_id, "year": year, "current_revision": number, **values},
         )
-        session.add(response)
-    response.current_revision += 1
-    response.status = status
-    response.definition_id = definition.id
-    response.updated_at = utcnow()
-    session.flush()
-    revision = SurveyRevision(
-        response_id=response.id,
-        number=response.current_revision,
-        status=status,
-        answers=stored,
-        submitted_by=user.id,
-    )
-    session.add(revision)
-    session.flush()
-    typed = _typed_answers(revision.id, questions, answers)
+    else:
+        number, response_id = found.current_revision + 1, found.id
+        session.execute(
+            BUMP_RESPONSE, {"response_id": response_id, "current_revision": number, **values}
+        )
+    revision = {
+        "response_id": response_id,
+        "number": number,
+        "status": status,
+        "answers": stored,
+        "submitted_by": user.id,
+    }
+    revision_id = session.scalar(ADD_REVISION, revision)
+    typed = _typed_answers(revision_id, survey.questions, answers)
     if typed:
-        session.execute(insert(SurveyAnswer), typed)
+        session.execute(ADD_ANSWERS, typed)
     outbox = None
-    if status == "submitted":
+    previous = found.status if found is not None else None
+    if status == "submitted" or previous in ("submitted", "accepted"):
+        # Only accepted answers are published. A submission (or a draft over a submission)
+        # changes who responded; amending an accepted response withdraws its answers until
+        # staff accept it again.
         outbox = request_aggregation(
-            session, reason=f"survey {year} submitted", requested_by=user.id
+            session,
+            reason=f"survey {year} {status}",
+            requested_by=user.id,
+            topic="survey" if previous == "accepted" else "responses",
         )
-    session.add(
-        AuditLog(
-            actor_id=user.id,
-            action=f"survey.{status}",
-            object_type="survey_response",
-            object_id=str(response.id),
-            details={"year": year, "revision": revision.number},
-        )
-    )
-    return _body(response, stored), outbox
+    audit = {
+        "actor_id": user.id,
+        "action": f"survey.{status}",
+        "object_type": "survey_response",
+        "object_id": str(response_id),
+        "details": {"year": year, "revision": number},
+    }
+    session.execute(ADD_AUDIT, audit)
+    return _body(year, status, number, stored, now), outbox
 
 
 def _typed_answers(
-    revision_id: int, questions: list[SurveyQuestion], answers: dict[str, Any]
+    revision_id: int, questions: tuple[tuple[str, bool], ...], answers: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Return answer rows with numbers as numbers, so SQL can aggregate them."""
     rows = []
-    for question in questions:
-        value = answers.get(question.key)
+    for key, numeric in questions:
+        value = answers.get(key)
         if value is None:
             continue
-        numeric = question.type in {"integer", "decimal", "boolean"}
+        # Every row names every column, so the rows go out as one multi-row INSERT.
         rows.append(
             {
                 "revision_id": revision_id,
-                "question_key": question.key,
+                "question_key": key,
                 "value_number": float(value) if numeric else None,
                 "value_text": None if numeric else _text(value),
             }
@@ -186,6 +257,47 @@ def _typed_answers(
 def _text(value: Any) -> str:
     """Return an answer as text; several choices are joined by ';'."""
     return ";".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+class _Sender:
+    """Sends one process's aggregation runs: at once, or folded into one at the interval's end."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.last_sent = float("-inf")
+        self.due: Outbox | None = None  # the newest row waiting for the interval to end
+
+    def send(self, row: Outbox) -> None:
+        """Send a run for a committed outbox row, or leave it to the send already due."""
+        with self.lock:
+            wait = self.last_sent + SEND_INTERVAL - time.monotonic()
+            if self.due is None and wait > 0:
+                timer = threading.Timer(wait, self._send_due)
+                timer.daemon = True  # if the process ends first, the outbox sweep sends it
+                timer.start()
+            if self.due is not None or wait > 0:
+                self.due = row
+                return
+            self.last_sent = time.monotonic()
+        enqueue(self.settings, row)
+
+    def _send_due(self) -> None:
+        with self.lock:
+            row, self.due = self.due, None
+            self.last_sent = time.monotonic()
+        if row is not None:
+            enqueue(self.settings, row)
+
+
+_senders: dict[Settings, _Sender] = {}
+_senders_lock = threading.Lock()
+
+
+def _sender(settings: Settings) -> _Sender:
+    """Return the process's sender for one configuration."""
+    with _senders_lock:
+        return _senders.setdefault(settings, _Sender(settings))
 
 
 def _replay(
@@ -208,14 +320,16 @@ def _replay(
     return record.status_code, record.body
 
 
-def _body(response: SurveyResponse, answers: dict[str, Any]) -> dict[str, Any]:
+def _body(
+    year: int, status: str, revision: int, answers: dict[str, Any], updated_at: datetime
+) -> dict[str, Any]:
     """Return the API representation of a response."""
     return {
-        "year": response.year,
-        "status": response.status,
-        "revision": response.current_revision,
+        "year": year,
+        "status": status,
+        "revision": revision,
         "answers": answers,
-        "updated_at": response.updated_at.isoformat(),
+        "updated_at": updated_at.isoformat(),
     }
 
 
@@ -272,7 +386,10 @@ def decide_response(
     if accept:
         # Only accepted responses are aggregated, so an acceptance changes the public figures.
         outbox = request_aggregation(
-            session, reason=f"survey {response.year} accepted", requested_by=staff.id
+            session,
+            reason=f"survey {response.year} accepted",
+            requested_by=staff.id,
+            topic="survey",
         )
     session.add(
         AuditLog(

@@ -42,6 +42,7 @@ def init_api(app: Flask) -> None:
         aggregations,
         applications,
         definitions,
+        exports,
         imports,
         records,
         responses,
@@ -68,9 +69,19 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(records.blp, url_prefix="/api/v1/records")
     api.register_blueprint(definitions.blp, url_prefix="/api/v1/survey-definitions")
     api.register_blueprint(responses.blp, url_prefix="/api/v1/survey-responses")
+    api.register_blueprint(exports.blp, url_prefix="/api/v1/exports")
     # The API authenticates with bearer tokens, which a browser never sends on its own,
     # so cross-site requests cannot ride on a session: CSRF tokens are for the web forms.
-    blueprints = (surveys, aggregations, applications, imports, records, definitions, responses)
+    blueprints = (
+        surveys,
+        aggregations,
+        applications,
+        imports,
+        records,
+        definitions,
+        responses,
+        exports,
+    )
     for module in blueprints:
         csrf.exempt(module.blp)
     app.teardown_appcontext(close_db)

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response
+from werkzeug.routing import IntegerConverter, Map
 
 from outcomes.config import Settings
+
+
+class DatabaseInteger(IntegerConverter):
+    """An <int:...> path part no larger than the database's INTEGER columns hold."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        # A larger number names nothing: answer 404, not PostgreSQL's "integer out of range" (500).
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the collector's Flask app from settings (read from the environment if omitted)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.url_map.converters["int"] = DatabaseInteger
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,

@@ -153,7 +153,8 @@ class CaseStudyRow(Row):
     member_id = fields.Integer(load_default=None, allow_none=True)
     country = Country(required=True)
     summary = fields.String(required=True, validate=validate.Length(min=1, max=4000))
-    link = fields.Url(load_default=None, allow_none=True)
+    # Shown as a link on the dashboard: web addresses only (never javascript:, data: or ftp:).
+    link = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"})
 
 
 @dataclass(frozen=True)

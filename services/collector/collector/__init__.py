@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from werkzeug.routing import IntegerConverter, Map
 
 from outcomes.config import Settings
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["outcomes_settings"] = settings
     register_extensions(app, settings)
+    register_input_checks(app)
     register_api(app)
     register_web(app)
     register_health(app)
@@ -60,6 +61,35 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     )
     csrf.init_app(app)
     limiter.init_app(app)
+
+
+def _texts(value: Any) -> list[str]:
+    """Return every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value.keys(), *(t for v in value.values() for t in _texts(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
+def register_input_checks(app: Flask) -> None:
+    """Refuse text with NUL characters anywhere in a request, before any view sees it."""
+
+    @app.before_request
+    def refuse_nul() -> None:
+        # PostgreSQL can neither store nor compare a string with NUL in it: the query would
+        # fail with a 500. No name, reason or filter needs one.
+        texts = [
+            request.path,
+            *(t for pair in request.args.items(multi=True) for t in pair),
+            *(t for pair in request.form.items(multi=True) for t in pair),
+            *request.headers.values(),
+            *(_texts(request.get_json(silent=True)) if request.is_json else []),
+        ]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            abort(400, description="The request contains a NUL character (\\0); remove it.")
 
 
 def register_api(app: Flask) -> None:

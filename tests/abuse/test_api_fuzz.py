@@ -39,7 +39,7 @@ OPERATIONS = {
     ("GET", "/api/v1/aggregations/{job}"): ("staff", "job", None),
     ("POST", "/api/v1/imports/{kind}"): ("staff", "kind", MEETINGS_CSV),
 }
-EXAMPLES = 60
+EXAMPLES = 100
 # What a JSON Schema cannot say (a reason required only to reject, a survey's questions that are
 # data, dates in order) the API answers with its documented 422; so a schema-valid body may
 # still be refused, and that check does not apply. Every other check does.

@@ -204,3 +204,31 @@ def test_dashboard_filters_with_sql_strings_answer_a_message_and_change_nothing(
         for address in (f"/api/v1/snapshots/{part}", f"/api/v1/snapshots/latest?format={part}"):
             assert dashboard.get(address).status_code in (400, 404), address
     assert row_counts(db) == before
+
+
+def test_numbers_past_what_the_database_holds_answer_4xx_in_paths_and_forms(collector, db, world):
+    member_token, _staff = world
+    writing(db)
+    member, staff = make_login(db), make_login(db, role="staff")
+    db.commit()
+    huge = ["2147483648", "99999999999", "-99999999999", "9" * 30]
+    sign_in(collector, staff)
+    before = row_counts(db)
+    answers = {}
+    for number in huge:
+        for form in ("copy", "import"):
+            answers[f"/staff/surveys/{form} {number}"] = post_form(
+                collector, f"/staff/surveys/{form}", {"year": number}, token_from="/staff/surveys"
+            ).status_code
+        for address in (f"/staff/responses/{number}", f"/staff/surveys/{number}"):
+            answers[address] = collector.get(address).status_code
+        answers[f"/api/v1/surveys/{number}"] = collector.get(
+            f"/api/v1/surveys/{number}", headers=member_token
+        ).status_code
+    post_form(collector, "/logout", {}, token_from="/staff")
+    sign_in(collector, member)
+    for number in huge:
+        for address in (f"/member/surveys/{number}", f"/member/revisions/{number}"):
+            answers[address] = collector.get(address).status_code
+    assert {a: s for a, s in answers.items() if not 400 <= s < 500} == {}
+    assert row_counts(db) == before | {"audit_log": before["audit_log"] + 1}  # the sign-in

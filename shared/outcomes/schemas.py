@@ -133,6 +133,12 @@ class Strict(Schema):
 class Country(fields.String):
     """An ISO 3166-1 alpha-2 code; lower case is accepted and stored upper case."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        # Listed in the OpenAPI document, so clients (and schemathesis) know the valid codes.
+        codes = sorted(country.alpha_2 for country in pycountry.countries)
+        kwargs.setdefault("metadata", {"enum": codes})
+        super().__init__(**kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         code = super()._deserialize(value, attr, data, **kwargs).strip().upper()
         validate_country(code)

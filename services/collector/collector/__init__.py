@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from typing import Any
+
+from flask import Flask, Response, abort, request
+from werkzeug.routing import IntegerConverter, Map
 
 from outcomes.config import Settings
+
+
+class DatabaseInteger(IntegerConverter):
+    """An <int:...> path part no larger than the database's INTEGER columns hold."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        # A larger number names nothing: answer 404, not PostgreSQL's "integer out of range" (500).
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the collector's Flask app from settings (read from the environment if omitted)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.url_map.converters["int"] = DatabaseInteger
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
@@ -24,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["outcomes_settings"] = settings
     register_extensions(app, settings)
+    register_input_checks(app)
     register_api(app)
     register_web(app)
     register_health(app)
@@ -47,6 +61,35 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     )
     csrf.init_app(app)
     limiter.init_app(app)
+
+
+def _texts(value: Any) -> list[str]:
+    """Return every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value.keys(), *(t for v in value.values() for t in _texts(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
+def register_input_checks(app: Flask) -> None:
+    """Refuse text with NUL characters anywhere in a request, before any view sees it."""
+
+    @app.before_request
+    def refuse_nul() -> None:
+        # PostgreSQL can neither store nor compare a string with NUL in it: the query would
+        # fail with a 500. No name, reason or filter needs one.
+        texts = [
+            request.path,
+            *(t for pair in request.args.items(multi=True) for t in pair),
+            *(t for pair in request.form.items(multi=True) for t in pair),
+            *request.headers.values(),
+            *(_texts(request.get_json(silent=True)) if request.is_json else []),
+        ]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            abort(400, description="The request contains a NUL character (\\0); remove it.")
 
 
 def register_api(app: Flask) -> None:

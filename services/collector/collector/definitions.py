@@ -165,6 +165,11 @@ def _text(value: Any) -> str:
     return str(next(iter(value.values()))) if isinstance(value, dict) else str(value)
 
 
+def _check_year(year: int) -> None:
+    if not 2000 <= year <= 2100:
+        raise DefinitionError("Give a reporting year between 2000 and 2100.")
+
+
 def _next_version(session: Session, year: int) -> int:
     latest = session.scalar(
         select(func.max(SurveyDefinition.version)).where(SurveyDefinition.year == year)
@@ -182,8 +187,7 @@ def create_definition(
     source: str,
 ) -> SurveyDefinition:
     """Add a draft definition (the next version for the year) with its questions."""
-    if not 2000 <= year <= 2100:
-        raise DefinitionError("Give a reporting year between 2000 and 2100.")
+    _check_year(year)
     if not title.strip():
         raise DefinitionError("Give the survey a title.")
     definition = SurveyDefinition(
@@ -209,6 +213,7 @@ def create_definition(
 
 def copy_previous_year(session: Session, *, year: int, staff: User) -> SurveyDefinition:
     """Start a year's draft from the newest definition of the year before."""
+    _check_year(year)  # before any query: PostgreSQL refuses a year past INTEGER with a 500
     previous = session.scalars(
         select(SurveyDefinition)
         .where(SurveyDefinition.year == year - 1)

@@ -155,7 +155,8 @@ class CaseStudyRow(Row):
     member_id = fields.Integer(load_default=None, allow_none=True)
     country = Country(required=True)
     summary = fields.String(required=True, validate=validate.Length(min=1, max=4000))
-    link = fields.Url(load_default=None, allow_none=True)
+    # Shown as a link on the dashboard: web addresses only (never javascript:, data: or ftp:).
+    link = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"})
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,13 @@ def parse_csv(
             "The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload it again.",
             {"file": [f"Byte {error.start} is not valid UTF-8."]},
         ) from None
+    if "\x00" in text:
+        # No text column can hold one in PostgreSQL; spreadsheet exports in UTF-16 are full of them.
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ImportError_(
+            "The file contains NUL characters. Save it as 'CSV UTF-8' and upload it again.",
+            {"file": [f"Line {line} contains a NUL character (\\0)."]},
+        )
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
     if header != kind.columns:

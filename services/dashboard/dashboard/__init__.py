@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dash import Dash
-from flask import Flask
+from flask import Flask, Response, request
 
 from outcomes.config import Settings
 
@@ -33,7 +33,33 @@ def create_app(settings: Settings | None = None) -> Dash:
     app.index_string = app.index_string.replace("<html>", '<html lang="en">')
     app.layout = shell()
     register_callbacks(app, settings.database_url)
+    register_security_headers(app)
     return app
+
+
+def register_security_headers(app: Dash) -> None:
+    """Send the headers that keep browsers from sniffing, leaking or running injected scripts."""
+    # Only Dash's own inline scripts run (by hash, computed once all callbacks exist); Dash's
+    # components set inline styles, so styles may be inline.
+    scripts = " ".join(["'self'", *app.csp_hashes()])
+    policy = (
+        f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'self'"
+    )
+
+    @app.server.after_request
+    def secure(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # /embed/... exists to be shown in other sites' iframes; nothing else may be framed.
+        if request.path.startswith("/embed/"):
+            response.headers.setdefault("Content-Security-Policy", policy)
+        else:
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault(
+                "Content-Security-Policy", f"{policy}; frame-ancestors 'none'"
+            )
+        return response
 
 
 def create_server(settings: Settings | None = None) -> Flask:

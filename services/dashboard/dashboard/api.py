@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from dashboard.data import SnapshotView, list_snapshots, load_snapshot
 from dashboard.export import LICENCE_URL, to_csv, to_json
+from dashboard.filters import is_snapshot_id
 from outcomes.db import get_engine
 
 blueprint = Blueprint("data_api", __name__)
@@ -60,7 +61,7 @@ def latest() -> Response:
 @blueprint.get("/api/v1/snapshots/<snapshot_id>")
 def by_id(snapshot_id: str) -> Response:
     """Return one published snapshot."""
-    if not (snapshot_id.isdigit() and len(snapshot_id) < 12):
+    if not is_snapshot_id(snapshot_id):
         return _error(400, f"A snapshot id is a number, such as 12, not {snapshot_id[:40]!r}.")
     return _snapshot_response(
         load_snapshot(_url(), int(snapshot_id)), f"No published snapshot {int(snapshot_id)}."

@@ -29,6 +29,13 @@ BREAKDOWN_OF = {
     "membership_class": "membership_class",
 }
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+# Snapshot ids are INTEGER columns: a larger number names none, and PostgreSQL refuses it.
+MAX_SNAPSHOT_ID = 2**31 - 1
+
+
+def is_snapshot_id(text: str) -> bool:
+    """Tell whether text is a number that can name a snapshot (ASCII digits: int() refuses "²")."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_SNAPSHOT_ID
 
 
 class QueryError(ValueError):
@@ -71,9 +78,7 @@ def parse_query(search: str | None) -> View:
             raise QueryError(f"Give {key} once in the address, not {len(given)} times.")
         values[key] = given[0].strip() or None
     snapshot = values.get("snapshot")
-    if snapshot is not None and not (
-        snapshot.isascii() and snapshot.isdigit() and len(snapshot) < 12
-    ):
+    if snapshot is not None and not is_snapshot_id(snapshot):
         raise QueryError(f"snapshot must be a snapshot number, such as 12, not {snapshot!r}.")
     year = values.get("year")
     if year is not None and not (year.isdigit() and len(year) == 4):

@@ -26,7 +26,10 @@ class OutcomesApi(Api):
         payload.setdefault("message", message)
         if not payload.get("errors"):
             payload["errors"] = {"request": [message]}
+        # flask-smorest's "code" and "status" repeat the HTTP status; the documented body is
+        # {"errors", "message"} (ApiErrorSchema), the same as the dashboard's data API.
         payload.pop("code", None)
+        payload.pop("status", None)
         return payload, status, headers
 
     def database_unavailable(self, _error: OperationalError) -> Any:

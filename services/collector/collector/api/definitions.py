@@ -23,7 +23,7 @@ from collector.definitions import (
 )
 from outcomes.models import SurveyDefinition, SurveyQuestion
 from outcomes.queries import survey_questions
-from outcomes.schemas import Strict
+from outcomes.schemas import REPORTING_YEARS, Strict
 
 blp = Blueprint("survey_definitions", __name__, description="Survey definitions (staff)")
 
@@ -54,7 +54,7 @@ class DefinitionDetailSchema(DefinitionSchema):
 class NewYearSchema(Strict):
     """The reporting year to start from the newest definition of the year before."""
 
-    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    year = fields.Integer(required=True, validate=REPORTING_YEARS)
 
 
 class StatusSchema(Strict):

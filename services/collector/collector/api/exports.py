@@ -82,7 +82,7 @@ class Answers(MethodView):
             }
         },
     )
-    @blp.arguments(ExportQuerySchema, location="query")
+    @blp.arguments(ExportQuerySchema, location="query", unknown=RAISE)
     @document_errors(blp, 401, 403, 422)
     def get(self, query: dict[str, str]) -> Response:
         """Download survey answers as CSV, streamed: any size, in flat memory."""

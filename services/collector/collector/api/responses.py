@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 
 from collector.api.common import BEARER, document_errors
@@ -14,7 +14,7 @@ from collector.auth import current_user, require
 from collector.context import db, settings
 from collector.surveys import SurveyError, decide_response
 from outcomes.models import RESPONSE_STATUSES, Member, SurveyResponse, SurveyRevision
-from outcomes.schemas import Strict
+from outcomes.schemas import REPORTING_YEARS, Strict
 
 blp = Blueprint("survey_responses", __name__, description="Survey responses (staff)")
 
@@ -23,7 +23,7 @@ class ResponseFilterSchema(Strict):
     """Which responses to list."""
 
     status = fields.String(validate=validate.OneOf(RESPONSE_STATUSES))
-    year = fields.Integer()
+    year = fields.Integer(validate=REPORTING_YEARS)
 
 
 class StaffResponseSchema(Schema):
@@ -79,7 +79,7 @@ class Responses(MethodView):
 
     @require("staff")
     @blp.doc(security=BEARER)
-    @blp.arguments(ResponseFilterSchema, location="query")
+    @blp.arguments(ResponseFilterSchema, location="query", unknown=RAISE)
     @blp.response(200, StaffResponseSchema(many=True))
     @document_errors(blp, 401, 403, 422)
     def get(self, filters: dict[str, Any]) -> list[dict[str, Any]]:

@@ -129,12 +129,16 @@ def test_the_audit_log_filters_by_action_and_person(collector, db):
     everything = collector.get("/staff/audit").get_data(as_text=True)
     submissions = collector.get("/staff/audit?action=survey.").get_data(as_text=True)
     by_staff = collector.get(f"/staff/audit?actor={staff.email}").get_data(as_text=True)
-    bad_dates = collector.get("/staff/audit?since=yesterday&until=2099-01-01")
+    bad_date = collector.get("/staff/audit?since=yesterday&until=2099-01-01")
+    backwards = collector.get("/staff/audit?since=2026-02-01&until=2026-01-01")
 
     assert "survey.submitted" in everything and "session.login" in everything
     assert "survey.submitted" in submissions and "session.login" not in submissions
     assert "survey.submitted" not in by_staff and staff.email in by_staff
-    assert bad_dates.status_code == 200
+    assert bad_date.status_code == 400
+    assert "Give a date such as 2026-01-31." in bad_date.get_data(as_text=True)
+    assert backwards.status_code == 400
+    assert "&#39;To&#39; must not be before &#39;From&#39;." in backwards.get_data(as_text=True)
 
 
 def test_staff_pages_list_applications_responses_and_snapshots(collector, db):

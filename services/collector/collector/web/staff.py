@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields, validates_schema
 from sqlalchemy import func, select
 
 from collector.applications import (
@@ -57,7 +57,6 @@ from outcomes.models import (
     SurveyResponse,
     SurveyRevision,
     User,
-    utcnow,
 )
 from outcomes.queries import survey_questions
 from outcomes.queue import enqueue, request_aggregation
@@ -647,36 +646,47 @@ def withdraw(snapshot_id: int) -> Response | tuple[str, int]:
     return redirect(url_for("staff.snapshots"))
 
 
-def _day(raw: str | None) -> date | None:
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
+class AuditFilterSchema(Schema):
+    """The audit log's filters; a field left empty filters nothing."""
+
+    action = fields.String()
+    object_type = fields.String()
+    actor = fields.String()
+    since = fields.Date(error_messages={"invalid": "Give a date such as 2026-01-31."})
+    until = fields.Date(error_messages={"invalid": "Give a date such as 2026-01-31."})
+
+    @validates_schema
+    def dates_in_order(self, data: dict, **_kwargs: object) -> None:
+        """Refuse a period that ends before it starts."""
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            raise ValidationError("'To' must not be before 'From'.", "until")
 
 
 @bp.get("/audit")
 @login_required("staff")
-def audit() -> str:
+def audit() -> tuple[str, int]:
     """Show the audit log, filtered by action, object, person and dates."""
-    filters = {
-        k: request.args.get(k, "").strip()
-        for k in ("action", "object_type", "actor", "since", "until")
-    }
+    names = ("action", "object_type", "actor", "since", "until")
+    filters = {k: request.args.get(k, "").strip() for k in names}
+    try:
+        chosen = AuditFilterSchema().load({k: v for k, v in filters.items() if v})
+    except ValidationError as invalid:
+        errors = invalid.normalized_messages()
+        return render_template("staff/audit.html", rows=[], filters=filters, errors=errors), 400
     query = (
         select(AuditLog, User.email)
         .outerjoin(User, User.id == AuditLog.actor_id)
         .order_by(AuditLog.id.desc())
     )
-    if filters["action"]:
-        query = query.where(AuditLog.action.startswith(filters["action"], autoescape=True))
-    if filters["object_type"]:
-        query = query.where(AuditLog.object_type == filters["object_type"])
-    if filters["actor"]:
-        query = query.where(User.email.contains(filters["actor"].lower(), autoescape=True))
-    since, until = _day(filters["since"]), _day(filters["until"])
-    if since:
-        query = query.where(AuditLog.at >= datetime.combine(since, time.min, tzinfo=UTC))
-    if until:
-        query = query.where(AuditLog.at <= datetime.combine(until, time.max, tzinfo=UTC))
+    if "action" in chosen:
+        query = query.where(AuditLog.action.startswith(chosen["action"], autoescape=True))
+    if "object_type" in chosen:
+        query = query.where(AuditLog.object_type == chosen["object_type"])
+    if "actor" in chosen:
+        query = query.where(User.email.contains(chosen["actor"].lower(), autoescape=True))
+    if "since" in chosen:
+        query = query.where(AuditLog.at >= datetime.combine(chosen["since"], time.min, tzinfo=UTC))
+    if "until" in chosen:
+        query = query.where(AuditLog.at <= datetime.combine(chosen["until"], time.max, tzinfo=UTC))
     rows = list(db().execute(query.limit(PAGE_SIZE)))
-    return render_template("staff/audit.html", rows=rows, filters=filters, now=utcnow())
+    return render_template("staff/audit.html", rows=rows, filters=filters, errors={}), 200

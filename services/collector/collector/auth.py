@@ -21,20 +21,12 @@ def _bearer_user() -> User | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    row = (
-        db()
-        .execute(
-            select(User, ApiToken)
-            .join(ApiToken, ApiToken.user_id == User.id)
-            .where(
-                ApiToken.token_hash == token_digest(token.strip()), ApiToken.revoked_at.is_(None)
-            )
-        )
-        .first()
+    user = db().scalar(
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == token_digest(token.strip()), ApiToken.revoked_at.is_(None))
     )
-    if row is None or not row.User.is_active:
-        return None
-    return row.User
+    return user if user is not None and user.is_active else None
 
 
 def require(role: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -64,6 +64,8 @@ class Indicator:
     # Survey-derived indicators name the question they aggregate and how.
     survey_question: str | None = None
     aggregation: str | None = None
+    # A select-many question's options, each counted in a cell of its own.
+    options: tuple[str, ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         """Return what a reader needs to understand the figure; stored with each snapshot."""
@@ -77,6 +79,7 @@ class Indicator:
             "disclosure_control": self.disclosure_control,
             "survey_question": self.survey_question,
             "aggregation": self.aggregation,
+            "options": list(self.options),
             "sources": sorted(self.sources),
         }
 
@@ -285,6 +288,7 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
         if key in indicators:
             continue
         code = f"{SURVEY_PREFIX}{key}"
+        options = _many(kind, choices)
         if code in fixed:  # a question keyed like a catalogue indicator must not shadow it
             code = f"{SURVEY_PREFIX}q_{key}"
         indicators[key] = Indicator(
@@ -299,13 +303,14 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
                 "outside the question's bounds or its definition are left out. The headline is "
                 "the latest reporting year; coverage gives the members who answered of those "
                 "active that year. Cells backed by too few members are suppressed."
-                + (" Each option counts the members who chose it." if _many(kind, choices) else "")
+                + (" Each option counts the members who chose it." if options else "")
             ),
-            cells=sql.survey_cells(key, how, _many(kind, choices)),
+            cells=sql.survey_cells(key, how, options),
             sources=frozenset(("survey", "membership")),
             disclosure_control=True,
             survey_question=key,
             aggregation=how,
+            options=options,
         )
     return list(indicators.values())
 

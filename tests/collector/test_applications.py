@@ -2,7 +2,7 @@
 
 from sqlalchemy import func, select
 
-from outcomes.models import Application, AuditLog, Facility, Member, User
+from outcomes.models import Application, AuditLog, Facility, Member, Outbox, User
 from tests.collector.web import make_login, post_form, sign_in
 from tests.factories import make_account
 
@@ -118,6 +118,8 @@ def test_staff_approve_an_application_creating_the_member_its_facilities_and_an_
     assert account.email in text
     assert db.scalar(select(Application.status)) == "approved"
     assert "application.approved" in db.scalars(select(AuditLog.action)).all()
+    topics = db.scalars(select(Outbox.topic).order_by(Outbox.id)).all()
+    assert topics == ["applications", "aggregate"]  # received, then approved
 
 
 def test_a_rejection_needs_a_reason_and_records_it(collector, db):
@@ -137,6 +139,7 @@ def test_a_rejection_needs_a_reason_and_records_it(collector, db):
     )
     db.rollback()  # end the read transaction to see the new decision
     assert db.scalar(select(Application.decision_reason)) == "Not eligible"
+    assert db.scalars(select(Outbox.topic).order_by(Outbox.id)).all() == ["applications"] * 2
     assert count(db, Member) == 0
 
 

@@ -18,6 +18,7 @@ from outcomes.models import (
     Snapshot,
     SurveyAnswer,
     SurveyDefinition,
+    SurveyQuestion,
     SurveyResponse,
     SurveyRevision,
     certificate_facility,
@@ -187,3 +188,63 @@ def test_a_request_without_a_topic_rebuilds_everything(settings, db):
     result = build_snapshot(engine, trigger="again", as_of=AS_OF)
 
     assert db.get(Snapshot, result.snapshot_id).data_quality["build"]["mode"] == "full"
+
+
+def test_a_survey_indicator_whose_aggregation_changed_is_recomputed_not_copied(settings, db):
+    make_survey(db)
+    add_members(db, [("Civil Society", "DE", 2020)] * 3)
+    add_answers(db, [(pick, 100 * (pick + 1), True, "accepted") for pick in range(3)])
+    db.commit()
+    engine = get_engine(settings.database_url)
+    build_snapshot(engine, trigger="first", as_of=AS_OF, force=True, threshold=THRESHOLD)
+    # A newer survey asks the same question but averages it (staff edited it in the draft).
+    newer = make_survey(db, year=2026)
+    db.execute(
+        update(SurveyQuestion)
+        .where(SurveyQuestion.definition_id == newer.id, SurveyQuestion.key == "employees")
+        .values(aggregation="mean")
+    )
+    request_aggregation(db, reason="a submission", requested_by=None, topic="responses")
+    db.commit()
+
+    run = build_snapshot(engine, trigger="inc", as_of=AS_OF, threshold=THRESHOLD)
+
+    snapshot = db.get(Snapshot, run.snapshot_id)
+    assert "survey_employees" not in snapshot.data_quality["build"]["reused"]
+    headline = db.scalar(
+        select(IndicatorValue.value).where(
+            IndicatorValue.snapshot_id == run.snapshot_id,
+            IndicatorValue.indicator == "survey_employees",
+            IndicatorValue.period == "all",
+            IndicatorValue.breakdown == "total",
+        )
+    )
+    assert headline == 200  # the mean of 100, 200 and 300, no longer their sum
+
+
+def test_a_withdrawn_latest_snapshot_is_no_base_for_copying(settings, db):
+    make_certificate(db, member=make_member(db))
+    db.commit()
+    engine = get_engine(settings.database_url)
+    build_snapshot(engine, trigger="first", as_of=AS_OF, force=True)
+    make_certificate(db, member=make_member(db))
+    request_aggregation(db, reason="import", requested_by=None, topic="certification")
+    db.commit()
+    imported = build_snapshot(engine, trigger="import", as_of=AS_OF)
+    db.execute(
+        update(Snapshot).where(Snapshot.id == imported.snapshot_id).values(status="withdrawn")
+    )
+    request_aggregation(db, reason="a submission", requested_by=None, topic="responses")
+    db.commit()
+
+    run = build_snapshot(engine, trigger="after", as_of=AS_OF)
+
+    # Copying from the first snapshot would drop the certificate the withdrawn one counted.
+    assert db.get(Snapshot, run.snapshot_id).data_quality["build"]["mode"] == "full"
+    total = select(IndicatorValue.value).where(
+        IndicatorValue.snapshot_id == run.snapshot_id,
+        IndicatorValue.indicator == "ps_certificates",
+        IndicatorValue.period == "all",
+        IndicatorValue.breakdown == "total",
+    )
+    assert db.scalar(total) == 2

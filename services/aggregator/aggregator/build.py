@@ -131,11 +131,13 @@ def build_snapshot(
         if not topics <= TOPICS:
             base = None  # a request that names no topic: everything may have changed
         timings: dict[str, float] = {}
+        # An indicator is copied only if nothing it reads changed and its definition is the
+        # one the base computed (a survey question's aggregation or options may have changed).
         reused = [
             indicator.code
             for indicator in catalogue
             if base is not None
-            and indicator.code in base.indicators
+            and base.indicators.get(indicator.code) == indicator.metadata()
             and not (indicator.sources & topics)
         ]
         if base is not None and reused:
@@ -266,15 +268,17 @@ class _Base:
 
 
 def _reusable_snapshot(conn: Connection, ctx: BuildContext, threshold: int) -> _Base | None:
-    """Return the latest published snapshot if it was built for the same day and rules."""
+    """Return the latest snapshot if it is published and was built for the same day and rules."""
+    # The newest snapshot that drained the outbox: if it was withdrawn, the changes it processed
+    # are in no published snapshot, so nothing may be copied from an older one.
     row = conn.execute(
-        select(m.Snapshot.id, m.Snapshot.as_of, m.Snapshot.catalogue_version)
+        select(m.Snapshot.id, m.Snapshot.status, m.Snapshot.as_of, m.Snapshot.catalogue_version)
         .add_columns(m.Snapshot.indicators, m.Snapshot.data_quality)
-        .where(m.Snapshot.status == "published")
+        .where(m.Snapshot.status.in_(("published", "withdrawn")))
         .order_by(m.Snapshot.id.desc())
         .limit(1)
     ).first()
-    if row is None:
+    if row is None or row.status != "published":
         return None
     built = (row.data_quality or {}).get("build", {})
     same = (

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from outcomes.accounts import AccountError, create_user, temporary_password, user_by_email
 from outcomes.models import Application, AuditLog, Facility, Member, User, utcnow
+from outcomes.queue import request_aggregation
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on the phone
 
@@ -60,6 +61,11 @@ def receive_application(session: Session, data: dict[str, Any]) -> Application:
             object_id=application.reference,
             details={"organisation": application.organisation},
         )
+    )
+    # The published count of applications changes. No faster path than the outbox sweep
+    # (seconds) is needed, so the caller does not enqueue: nothing is lost either way.
+    request_aggregation(
+        session, reason="application received", requested_by=None, topic="applications"
     )
     return application
 
@@ -139,3 +145,7 @@ def _decide(
             details={"reason": reason} if reason else {},
         )
     )
+    # A decision changes the applications by status; an approval also adds a member and its
+    # facilities, read by many indicators, so it asks for everything (the default topic).
+    topic = "applications" if status == "rejected" else "aggregate"
+    request_aggregation(session, reason=f"application {status}", requested_by=staff.id, topic=topic)

@@ -71,6 +71,8 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
             fields.String(validate=validate.OneOf(names, error="Not one of the choices.")),
             required=required,
             allow_none=not required,
+            # An empty choice answers nothing: required means at least one choice.
+            validate=validate.Length(min=1 if required else 0, error="Choose at least one."),
         )
     extra: dict[str, Any] = {"strict": True} if question.type == "integer" else {}
     return FIELD_TYPES[question.type](

@@ -39,3 +39,14 @@ def test_a_csv_past_the_limit_is_refused_with_413_by_api_and_by_upload_form(sett
     assert by_form.status_code == 413
     assert by_form.mimetype == "text/html"
     assert row_counts(db) == before
+
+
+def test_deeply_nested_json_is_refused_with_a_message_not_a_server_error(collector, db):
+    nested = "[" * 900 + "]" * 900  # parses (Python's limit is ~1,000), but is no application
+    before = row_counts(db)
+
+    answer = collector.post("/api/v1/applications", data=nested, content_type="application/json")
+
+    assert answer.status_code == 422, answer.status_code
+    assert answer.json["errors"]
+    assert row_counts(db) == before

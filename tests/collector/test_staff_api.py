@@ -192,3 +192,11 @@ def test_a_select_many_question_publishes_how_many_members_chose_each_option(
     assert cells[("all", "answer", "well")] == 1
     assert cells[("all", "answer", "grid_water")] == 1
     assert not any(category and ";" in category for _p, _b, category in cells)
+
+
+def test_an_empty_choice_is_stored_as_no_answer():
+    from collector.surveys import _typed_answers
+
+    rows = _typed_answers(7, (("sites", False), ("employees", True)), {"sites": [], "employees": 3})
+
+    assert [row["question_key"] for row in rows] == ["employees"]

@@ -63,6 +63,9 @@ def test_a_rejection_needs_a_reason_and_a_decided_response_cannot_be_decided_aga
     assert post_form(collector, path, {"decision": "accept"}).status_code == 409
     db.rollback()
     assert db.scalar(select(SurveyResponse.status)) == "rejected"
+    # The response rate counted the submission: the rejection asks for it to be recounted.
+    newest = db.execute(select(Outbox.reason, Outbox.topic).order_by(Outbox.id.desc())).first()
+    assert tuple(newest) == ("survey 2025 rejected", "responses")
 
 
 def test_re_aggregating_queues_a_job_and_shows_its_progress_page(collector, db):

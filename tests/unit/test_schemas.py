@@ -49,3 +49,14 @@ def test_one_sided_bounds_read_naturally():
     with pytest.raises(ValidationError) as error:
         schema.load({"employees": -1})
     assert error.value.messages == {"employees": ["Must be at least 0."]}
+
+
+def test_a_required_select_many_question_needs_at_least_one_choice():
+    sites = question(
+        key="sites", type="select_many", minimum=None, maximum=None, choices=[{"name": "river"}]
+    )
+    with pytest.raises(ValidationError) as error:
+        answers_schema([sites]).load({"sites": []})
+    assert error.value.messages == {"sites": ["Choose at least one."]}
+    assert answers_schema([sites], partial=True).load({"sites": []}) == {"sites": []}
+    assert answers_schema([sites]).load({"sites": ["river"]}) == {"sites": ["river"]}

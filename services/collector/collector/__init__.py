@@ -64,14 +64,18 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def _texts(value: Any) -> list[str]:
-    """Return every string in a JSON value, keys included."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [*value.keys(), *(t for v in value.values() for t in _texts(v))]
-    if isinstance(value, list):
-        return [t for v in value for t in _texts(v)]
-    return []
+    """Return every string in a JSON value, keys included (without recursion: any depth)."""
+    found, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            found.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def register_input_checks(app: Flask) -> None:

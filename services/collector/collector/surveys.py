@@ -240,7 +240,7 @@ def _typed_answers(
     rows = []
     for key, numeric in questions:
         value = answers.get(key)
-        if value is None:
+        if value is None or value == []:  # no choice made: no answer to count
             continue
         # Every row names every column, so the rows go out as one multi-row INSERT.
         rows.append(
@@ -380,17 +380,17 @@ def decide_response(
         )
     if not accept and not reason.strip():
         raise SurveyError(422, "Give the reason for a rejection.", {"reason": ["Required."]})
+    # Survey figures count accepted responses; the response rate counts submitted ones too,
+    # so a rejection changes it.
+    topic = "survey" if accept else "responses"
     response.status = "accepted" if accept else "rejected"
     response.updated_at = utcnow()
-    outbox = None
-    if accept:
-        # Only accepted responses are aggregated, so an acceptance changes the public figures.
-        outbox = request_aggregation(
-            session,
-            reason=f"survey {response.year} accepted",
-            requested_by=staff.id,
-            topic="survey",
-        )
+    outbox = request_aggregation(
+        session,
+        reason=f"survey {response.year} {response.status}",
+        requested_by=staff.id,
+        topic=topic,
+    )
     session.add(
         AuditLog(
             actor_id=staff.id,
@@ -405,5 +405,4 @@ def decide_response(
         )
     )
     session.commit()
-    if outbox is not None:
-        enqueue(settings, outbox)
+    enqueue(settings, outbox)

@@ -32,7 +32,8 @@ from outcomes.queue import enqueue, request_aggregation
 from outcomes.schemas import answers_schema
 
 MAX_KEY_LENGTH = 200
-NUMERIC_TYPES = frozenset(("integer", "decimal", "boolean"))
+# Answers kept in value_number (a yes/no as 1 or 0), so SQL can aggregate them.
+STORED_AS_NUMBER = frozenset(("integer", "decimal", "boolean"))
 # A process sends at most one aggregation run per interval: one run drains every pending outbox
 # row, so the submissions of a burst need one run, not one each (the outbox keeps them safe).
 SEND_INTERVAL = 0.2
@@ -161,7 +162,7 @@ def open_survey_for(session: Session, year: int) -> OpenSurvey:
         questions = survey_questions(session, definition_id=found.id)
         survey = OpenSurvey(
             definition_id=found.id,
-            questions=tuple((q.key, q.type in NUMERIC_TYPES) for q in questions),
+            questions=tuple((q.key, q.type in STORED_AS_NUMBER) for q in questions),
             submitted=answers_schema(questions),
             draft=answers_schema(questions, partial=True),
         )

@@ -404,6 +404,33 @@ def _unknown(
     }
 
 
+def _taken(
+    session: Session,
+    rows: list[dict],
+    column: str,
+    model_column: Any,
+    model_id: Any,
+    editing: int | None,
+    label: str,
+) -> dict[int, dict[str, list[str]]]:
+    """Report rows whose unique value is stored already (but by the record being edited) or
+    repeated in the file (one query for the whole file)."""
+    counts = Counter(row[column] for row in rows)
+    stored = select(model_column).where(model_column.in_(list(counts)), model_id != (editing or 0))
+    taken = set(session.scalars(stored))
+    return {
+        i: {
+            column: [
+                f"{label} {row[column]} is already recorded."
+                if row[column] in taken
+                else f"{label} {row[column]} appears more than once in the file."
+            ]
+        }
+        for i, row in enumerate(rows)
+        if row[column] in taken or counts[row[column]] > 1
+    }
+
+
 def _merge(*reports: dict[int, dict[str, list[str]]]) -> dict[int, dict[str, list[str]]]:
     merged: dict[int, dict[str, list[str]]] = {}
     for report in reports:
@@ -426,47 +453,15 @@ def _check_member_refs(session: Session, rows: list[dict], _editing: int | None 
 
 
 def _check_firms(session: Session, rows: list[dict], editing: int | None = None) -> dict:
-    names = Counter(row["name"] for row in rows)
-    taken = set(
-        session.scalars(
-            select(AuditingFirm.name).where(
-                AuditingFirm.name.in_(list(names)), AuditingFirm.id != (editing or 0)
-            )
-        )
+    return _taken(
+        session, rows, "name", AuditingFirm.name, AuditingFirm.id, editing, "Auditing firm"
     )
-    return {
-        i: {
-            "name": [
-                f"{row['name']!r} is already recorded"
-                if row["name"] in taken
-                else f"{row['name']!r} appears more than once in the file."
-            ]
-        }
-        for i, row in enumerate(rows)
-        if row["name"] in taken or names[row["name"]] > 1
-    }
 
 
 def _check_certificates(session: Session, rows: list[dict], editing: int | None = None) -> dict:
-    numbers = Counter(row["number"] for row in rows)
-    taken = set(
-        session.scalars(
-            select(Certificate.number).where(
-                Certificate.number.in_(list(numbers)), Certificate.id != (editing or 0)
-            )
-        )
+    duplicates = _taken(
+        session, rows, "number", Certificate.number, Certificate.id, editing, "Certificate number"
     )
-    duplicates = {
-        i: {
-            "number": [
-                f"Certificate number {row['number']} is already recorded."
-                if row["number"] in taken
-                else f"Certificate number {row['number']} appears more than once in the file."
-            ]
-        }
-        for i, row in enumerate(rows)
-        if row["number"] in taken or numbers[row["number"]] > 1
-    }
     facility_ids = {f for row in rows for f in row["facility_ids"]}
     facilities = (
         dict(

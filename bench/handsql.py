@@ -147,6 +147,7 @@ def differences(hand: list[tuple[Any, ...]], built: list[tuple[Any, ...]]) -> li
         same_value = shown is None or (
             value is not None and math.isclose(float(value), float(shown), rel_tol=1e-9)
         )
-        if contributors != counted or not same_value:
+        # Member-reported cells publish no contributors (disclosure control): nothing to compare.
+        if (counted is not None and contributors != counted) or not same_value:
             found.append(f"{k}: hand {value} ({contributors}), snapshot {shown} ({counted})")
     return sorted(found)

@@ -44,6 +44,8 @@ class BuildContext:
     """What every indicator query may depend on besides the collected rows."""
 
     as_of: date
+    # Cell key perturbation of member-reported cells; off only in tests that need exact values.
+    perturb: bool = True
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     CTE,
+    BigInteger,
     ColumnElement,
+    CompoundSelect,
     Date,
     Float,
     FromClause,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    null,
     or_,
     select,
     union_all,
@@ -37,6 +40,8 @@ from outcomes.models import (
     Facility,
     Meeting,
     Member,
+    Perturbation,
+    RecordKey,
     SurveyAnswer,
     SurveyDefinition,
     SurveyQuestion,
@@ -56,6 +61,14 @@ SUBMITTED = ("submitted", "accepted")
 # Yearly series start here; years without data yield no cell, so an early start costs nothing.
 FIRST_YEAR = 2012
 TRAINED_SINCE = date(2017, 1, 1)
+# Disclosure control by the cell key method (README, "Disclosure control"): a cell's key is the
+# sum of its rows' keys modulo KEY_RANGE; the perturbation table gives each key a factor in
+# (-1, 1), scaled by MAGNITUDE_NOISE times the cell's largest single value (sums; divided by the
+# members for means and medians) or by COUNT_NOISE members (counts and shares of members).
+KEY_RANGE = 256
+RECORD_KEYS = 250  # a member's record key is drawn from 1..RECORD_KEYS
+MAGNITUDE_NOISE = 0.1
+COUNT_NOISE = 1.0
 MEETINGS_SINCE = date(2016, 1, 1)
 
 Cells = Callable[["BuildContext"], list[Select]]
@@ -86,6 +99,44 @@ def cell(period, breakdown, category, value, contributors) -> list[ColumnElement
         contributors,
     ]
     return [part.label(name) for part, name in zip(parts, CELL_COLUMNS, strict=True)]
+
+
+def row_tag(unit_id: ColumnElement, key: ColumnElement, value=None) -> ColumnElement[int]:
+    """Return a contributing row's tag: unique per unit, its row key (1..250) in the low bits."""
+    # The row key mixes the member's secret record key with the value (x1000, modulo a prime),
+    # so a changed value usually moves the cell key too; it is never 0 modulo KEY_RANGE, so
+    # adding or removing a row always moves it.
+    thousandths = cast(func.coalesce(cast(value, Float), 0.0) * 1000, BigInteger)
+    scaled = 1 if value is None else func.abs(thousandths) % 241 + 1
+    row_key = func.coalesce(key, 1) * scaled % 251
+    return cast(unit_id, BigInteger) * KEY_RANGE + row_key
+
+
+def cell_key(tags: ColumnElement) -> ColumnElement[int]:
+    """Return a cell's key: the sum of its distinct rows' tags modulo KEY_RANGE."""
+    return func.sum(distinct(tags)) % KEY_RANGE
+
+
+def noisy_cell(period, breakdown, category, value, contributors, key, scale) -> list:
+    """Label the columns of a member-reported cell: the five of `cell`, its key and noise scale."""
+    return [
+        *cell(period, breakdown, category, value, contributors),
+        key.label("cell_key"),
+        cast(scale, Float).label("scale"),
+    ]
+
+
+def protected(query: Select | CompoundSelect, ctx: BuildContext) -> Select:
+    """Return a query's cells, each value moved by its cell key's factor times its scale."""
+    q = query.subquery()
+    columns = [q.c[name] for name in CELL_COLUMNS]
+    if not ctx.perturb:
+        return select(*columns)
+    p = Perturbation.__table__.c
+    noise = func.coalesce(p.factor * q.c.scale, 0.0)
+    return select(*columns[:3], (q.c.value + noise).label("value"), q.c.contributors).select_from(
+        q.outerjoin(Perturbation.__table__, p.cell_key == q.c.cell_key)
+    )
 
 
 def year_ends(ctx: BuildContext) -> Subquery:
@@ -221,41 +272,43 @@ def external_leverage_cells(ctx: BuildContext) -> list[Select]:
 
 def people_cells(ctx: BuildContext) -> list[Select]:
     """Return the people working in facilities covered by a valid PS certificate."""
-    c, f = certificates.c, facilities.c
+    c, f, k = certificates.c, facilities.c, RecordKey.__table__.c
     years = year_ends(ctx)
+    owned = covered_facilities().join(members, members.c.id == f.member_id)
+    owned = owned.outerjoin(RecordKey.__table__, k.member_id == f.member_id)
+    tag = row_tag(f.id, k.key, f.people).label("tag")
     # Each facility counts once, however many valid certificates cover it.
     now = (
-        select(f.id, f.member_id, f.country, f.people, members.c.membership_class)
-        .select_from(covered_facilities().join(members, members.c.id == f.member_id))
+        select(f.id, f.member_id, f.country, f.people, members.c.membership_class, tag)
+        .select_from(owned)
         .where(c.standard == "PS", valid_on(ctx.as_of), present_on(ctx.as_of))
         .distinct()
         .subquery()
     )
     yearly = (
-        select(years.c.year, f.id, f.member_id, f.people)
-        .select_from(years, covered_facilities())
+        select(years.c.year, f.id, f.member_id, f.people, tag)
+        .select_from(years, owned)
         .where(c.standard == "PS", valid_on(years.c.ends), present_on(years.c.ends))
         .distinct()
         .subquery()
     )
-    people = func.coalesce(func.sum(now.c.people), 0)
-    owners = func.count(distinct(now.c.member_id))
-    return [
-        select(*cell("all", "total", "", people, owners)),
-        select(*cell("all", "country", now.c.country, people, owners)).group_by(now.c.country),
-        select(*cell("all", "membership_class", now.c.membership_class, people, owners)).group_by(
-            now.c.membership_class
+
+    def people(src: Subquery) -> tuple[ColumnElement, ...]:
+        # A facility's headcount is confidential: noise scaled to the largest one in the cell.
+        scale = MAGNITUDE_NOISE * func.max(func.abs(src.c.people))
+        owners = func.count(distinct(src.c.member_id))
+        return func.coalesce(func.sum(src.c.people), 0), owners, cell_key(src.c.tag), scale
+
+    klass = now.c.membership_class
+    queries = [
+        select(*noisy_cell("all", "total", "", *people(now))),
+        select(*noisy_cell("all", "country", now.c.country, *people(now))).group_by(now.c.country),
+        select(*noisy_cell("all", "membership_class", klass, *people(now))).group_by(klass),
+        select(*noisy_cell(as_text(yearly.c.year), "total", "", *people(yearly))).group_by(
+            yearly.c.year
         ),
-        select(
-            *cell(
-                as_text(yearly.c.year),
-                "total",
-                "",
-                func.sum(yearly.c.people),
-                func.count(distinct(yearly.c.member_id)),
-            )
-        ).group_by(yearly.c.year),
     ]
+    return [protected(query, ctx) for query in queries]
 
 
 # --- auditing firms --------------------------------------------------------------------------
@@ -451,8 +504,19 @@ def accepted_answers(key: str) -> Select:
         or_(q.minimum.is_(None), a.value_number.is_(None), a.value_number >= q.minimum),
         or_(q.maximum.is_(None), a.value_number.is_(None), a.value_number <= q.maximum),
     )
+    k = RecordKey.__table__.c
+    tag = row_tag(r.member_id, k.key, a.value_number).label("tag")
+    count_tag = row_tag(r.member_id, k.key).label("count_tag")
     return (
-        select(r.year, r.member_id, members.c.membership_class, a.value_number, a.value_text)
+        select(
+            r.year,
+            r.member_id,
+            members.c.membership_class,
+            a.value_number,
+            a.value_text,
+            tag,
+            count_tag,
+        )
         .select_from(
             SurveyResponse.__table__.join(
                 SurveyRevision.__table__,
@@ -465,6 +529,7 @@ def accepted_answers(key: str) -> Select:
                 and_(q.definition_id == r.definition_id, q.key == a.question_key),
             )
             .join(members, members.c.id == r.member_id)
+            .outerjoin(RecordKey.__table__, k.member_id == r.member_id)
         )
         .where(r.status == "accepted", within_bounds)
     )
@@ -484,6 +549,18 @@ def _statistic(src: Subquery, how: str) -> ColumnElement:
         middle = or_(src.c.rn == (src.c.n + 1) // 2, src.c.rn == (src.c.n + 2) // 2)
         return func.avg(case((middle, value)))
     return func.count(src.c.member_id)
+
+
+def _noise(src: Subquery, how: str) -> tuple[ColumnElement, ColumnElement]:
+    """Return a survey cell's key and noise scale, for the aggregate `how` of the rows in src."""
+    top, n = func.max(func.abs(src.c.value_number)), func.count(src.c.member_id)
+    if how == "sum":
+        return cell_key(src.c.tag), MAGNITUDE_NOISE * top
+    if how in ("mean", "median"):
+        return cell_key(src.c.tag), MAGNITUDE_NOISE * top / n
+    if how == "share_yes":
+        return cell_key(src.c.count_tag), 100.0 * COUNT_NOISE / cast(n, Float)
+    return cell_key(src.c.count_tag), literal(COUNT_NOISE)
 
 
 def _survey_group(answers: CTE, how: str, keys: tuple[str, ...], *, latest_only: bool) -> Subquery:
@@ -507,7 +584,7 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
     its "answer" cells then count the members choosing each option.
     """
 
-    def cells(_ctx: BuildContext) -> list[Select]:
+    def cells(ctx: BuildContext) -> list[Select]:
         usable = accepted_answers(key)
         if how == "count":
             usable = usable.where(
@@ -529,20 +606,26 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
                 category = "" if breakdown == "total" else src.c.membership_class
                 queries.append(
                     select(
-                        *cell(
+                        *noisy_cell(
                             period,
                             breakdown,
                             category,
                             _statistic(src, how),
                             func.count(distinct(src.c.member_id)),
+                            *_noise(src, how),
                         )
                     ).group_by(*(src.c[k] for k in keys))
                 )
         text, member = answers.c.value_text, answers.c.member_id
         latest_year = answers.c.year == select(func.max(answers.c.year)).scalar_subquery()
+        counted = (cell_key(answers.c.count_tag), literal(COUNT_NOISE))
         if how == "count" and not choices:
             queries.append(
-                select(*cell("all", "answer", text, func.count(), func.count(distinct(member))))
+                select(
+                    *noisy_cell(
+                        "all", "answer", text, func.count(), func.count(distinct(member)), *counted
+                    )
+                )
                 .where(text.is_not(None), latest_year)
                 .group_by(text)
             )
@@ -552,17 +635,19 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
             chose = literal(";") + text + literal(";")
             queries += [
                 select(
-                    *cell(
+                    *noisy_cell(
                         "all",
                         "answer",
                         choice,
                         func.count(distinct(member)),
                         func.count(distinct(member)),
+                        *counted,
                     )
                 ).where(chose.contains(f";{choice};", autoescape=True), latest_year)
                 for choice in choices
             ]
-        # Coverage beside every figure: "based on N of M members".
+        # Coverage beside every figure: "based on N of M members"; public, so never perturbed.
+        unperturbed = (cast(null(), BigInteger), literal(0.0))
         answered = (
             select(answers.c.year, func.count(distinct(answers.c.member_id)).label("answered"))
             .group_by(answers.c.year)
@@ -573,13 +658,26 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
         period = as_text(answered.c.year)
         queries += [
             select(
-                *cell(period, "coverage", "answered", answered.c.answered, answered.c.answered)
+                *noisy_cell(
+                    period,
+                    "coverage",
+                    "answered",
+                    answered.c.answered,
+                    answered.c.answered,
+                    *unperturbed,
+                )
             ).select_from(answered),
             select(
-                *cell(period, "coverage", "members", eligible.c.members, eligible.c.members)
+                *noisy_cell(
+                    period,
+                    "coverage",
+                    "members",
+                    eligible.c.members,
+                    eligible.c.members,
+                    *unperturbed,
+                )
             ).select_from(both),
         ]
-        every = union_all(*queries).subquery()
-        return [select(*every.c)]
+        return [protected(union_all(*queries), ctx)]
 
     return cells

@@ -18,9 +18,14 @@ def certify_members(db, country: str, how_many: int) -> None:
         make_certificate(db, member=make_member(db, country=country), country=country)
 
 
-def people(settings, db, threshold: int = 3) -> dict[tuple[str, str, str], IndicatorValue]:
+def people(
+    settings, db, threshold: int = 3, *, perturb: bool = False
+) -> dict[tuple[str, str, str], IndicatorValue]:
     engine = get_engine(settings.database_url)
-    result = build_snapshot(engine, trigger="test", as_of=AS_OF, force=True, threshold=threshold)
+    result = build_snapshot(
+        engine, trigger="test", as_of=AS_OF, force=True, threshold=threshold, perturb=perturb
+    )
+    db.commit()  # end the session's read transaction, so it sees the new snapshot
     rows = db.scalars(
         select(IndicatorValue).where(
             IndicatorValue.snapshot_id == result.snapshot_id,
@@ -40,7 +45,7 @@ def test_a_cell_of_fewer_members_than_the_threshold_is_suppressed_never_zero(set
 
     norway = cells[("all", "country", "NO")]
     assert norway.suppressed and norway.value is None
-    assert norway.contributors == 1
+    assert norway.contributors is None  # how many members a cell holds is withheld too
     assert cells[("all", "total", "")].value == 800  # eight members: the total is safe
 
 
@@ -99,3 +104,41 @@ def test_public_registers_are_not_suppressed(settings, db):
         )
     ).all()
     assert certificates and not any(c.suppressed for c in certificates)
+
+
+def test_member_reported_cells_carry_noise_within_a_tenth_of_their_largest_value(settings, db):
+    certify_members(db, "DE", 3)
+    certify_members(db, "FR", 4)
+    db.commit()
+
+    cells = people(settings, db, perturb=True)
+
+    total, france = cells[("all", "total", "")], cells[("all", "country", "FR")]
+    assert total.value != 700 and abs(total.value - 700) <= 10  # the largest site has 100
+    assert france.value != 400 and abs(france.value - 400) <= 10
+    assert total.contributors is None and france.contributors is None
+
+
+def test_the_same_members_get_the_same_noise_in_every_cell_and_snapshot(settings, db):
+    certify_members(db, "DE", 4)
+    db.commit()
+
+    first = people(settings, db, perturb=True)
+    again = people(settings, db, perturb=True)
+
+    # Germany holds exactly the members of the total: one value, so nothing to average away.
+    assert first[("all", "total", "")].value == first[("all", "country", "DE")].value
+    assert first[("all", "total", "")].value == again[("all", "total", "")].value
+    assert first[("all", "total", "")].value != 400
+
+
+def test_one_member_more_moves_the_noise_so_the_difference_is_not_their_value(settings, db):
+    certify_members(db, "DE", 4)
+    db.commit()
+    before = people(settings, db, perturb=True)[("all", "total", "")].value
+    certify_members(db, "DE", 1)
+    db.commit()
+
+    after = people(settings, db, perturb=True)[("all", "total", "")].value
+
+    assert after - before != 100 and abs(after - before - 100) <= 20

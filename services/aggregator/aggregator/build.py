@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,8 +13,11 @@ from datetime import UTC, date
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     and_,
     case,
+    cast,
+    exists,
     func,
     insert,
     literal,
@@ -32,7 +36,7 @@ from outcomes.catalogue import (
     snapshot_catalogue,
 )
 from outcomes.db import WRITE
-from outcomes.indicator_sql import CELL_COLUMNS
+from outcomes.indicator_sql import CELL_COLUMNS, KEY_RANGE, RECORD_KEYS
 
 Progress = Callable[[int, str], None]
 
@@ -103,8 +107,12 @@ def build_snapshot(
     threshold: int = 3,
     as_of: date | None = None,
     progress: Progress | None = None,
+    perturb: bool = True,
 ) -> BuildResult:
-    """Drain the outbox into a newly published snapshot, or do nothing if nothing is pending."""
+    """Drain the outbox into a newly published snapshot, or do nothing if nothing is pending.
+
+    `perturb=False` publishes member-reported cells unperturbed: for tests only (README).
+    """
     report = progress or (lambda _percent, _step: None)
     with publisher(engine) as conn:
         # The run's isolation (repeatable read, or SQLite's write lock) hides rows committed
@@ -121,8 +129,9 @@ def build_snapshot(
             return BuildResult(snapshot_id=latest, built=False, outbox_rows=0)
         version = _advance_guard(conn)
         started = time.perf_counter()
-        ctx = BuildContext(as_of=as_of or date.today())
+        ctx = BuildContext(as_of=as_of or date.today(), perturb=perturb)
         catalogue = snapshot_catalogue(conn)
+        _draw_keys(conn)
         base = None if force else _reusable_snapshot(conn, ctx, threshold)
         snapshot_id = _insert_snapshot(
             conn, version, trigger, requested_by, ctx, last or 0, catalogue
@@ -179,6 +188,7 @@ def build_snapshot(
                         "reused_from": None if base is None else base.id,
                         "reused": reused,
                         "suppression_threshold": threshold,
+                        "perturbation": "cell key" if perturb else "off",
                     },
                 },
             )
@@ -285,6 +295,7 @@ def _reusable_snapshot(conn: Connection, ctx: BuildContext, threshold: int) -> _
         row.as_of == ctx.as_of
         and row.catalogue_version == CATALOGUE_VERSION
         and built.get("suppression_threshold") == threshold
+        and built.get("perturbation") == ("cell key" if ctx.perturb else "off")
     )
     quality = (row.data_quality or {}).get("checks")
     return _Base(row.id, row.indicators, quality) if same and quality is not None else None
@@ -312,6 +323,22 @@ def _insert_cells(conn: Connection, snapshot_id: int, code: str, queries: list) 
             literal(False),
         )
         conn.execute(insert(m.IndicatorValue).from_select(columns, rows))
+
+
+def _draw_keys(conn: Connection) -> None:
+    """Give each member without one a permanent random record key; draw the ptable once."""
+    if conn.dialect.name == "sqlite":
+        draw = func.abs(func.random()) % RECORD_KEYS + 1
+    else:
+        draw = cast(func.floor(func.random() * RECORD_KEYS), Integer) + 1
+    k = m.RecordKey
+    missing = select(m.Member.id, draw).where(~exists().where(k.member_id == m.Member.id))
+    conn.execute(insert(k).from_select(("member_id", "key"), missing))
+    if not conn.scalar(select(func.count()).select_from(m.Perturbation)):
+        # Secret and fixed for the installation's life: the same cell key, the same noise.
+        chance = secrets.SystemRandom()
+        factors = [{"cell_key": n, "factor": chance.uniform(-1, 1)} for n in range(KEY_RANGE)]
+        conn.execute(insert(m.Perturbation), factors)
 
 
 def _suppress(conn: Connection, snapshot_id: int, threshold: int, controlled: list[str]) -> None:
@@ -349,6 +376,8 @@ def _suppress(conn: Connection, snapshot_id: int, threshold: int, controlled: li
     )
     giveaway = select(ranked.c.id).where(ranked.c.hidden == 1, ranked.c.rank == 2)
     conn.execute(update(v).where(v.id.in_(giveaway)).values(value=None, suppressed=True))
+    # How many members a cell holds is never published: of a count it is the count itself.
+    conn.execute(update(v).where(cells).values(contributors=None))
 
 
 def _checksum(conn: Connection, snapshot_id: int) -> tuple[str, int]:

@@ -26,7 +26,15 @@ from outcomes.models.programme import (
     certificate_external,
     certificate_facility,
 )
-from outcomes.models.published import IndicatorValue, Outbox, PublishGuard, SiteFlag, Snapshot
+from outcomes.models.published import (
+    IndicatorValue,
+    Outbox,
+    Perturbation,
+    PublishGuard,
+    RecordKey,
+    SiteFlag,
+    Snapshot,
+)
 from outcomes.models.surveys import (
     AGGREGATIONS,
     QUESTION_TYPES,
@@ -63,7 +71,9 @@ __all__ = [
     "Meeting",
     "Member",
     "Outbox",
+    "Perturbation",
     "PublishGuard",
+    "RecordKey",
     "SiteFlag",
     "Snapshot",
     "SurveyAnswer",

@@ -75,8 +75,25 @@ class IndicatorValue(Base):
     breakdown: Mapped[str] = mapped_column(String(30))  # "total", "country", "standard", ...
     category: Mapped[str] = mapped_column(String(60))  # the breakdown's value; "" for totals
     value: Mapped[float | None] = mapped_column(Float)
-    contributors: Mapped[int]
+    # Withheld (None) for member-reported cells: a count of members can itself disclose.
+    contributors: Mapped[int | None]
     suppressed: Mapped[bool] = mapped_column(default=False)
+
+
+class RecordKey(Base):
+    """A member's permanent random record key, from which the cell key method derives noise."""
+
+    __tablename__ = "record_key"
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), primary_key=True)
+    key: Mapped[int]  # 1..KEY_RANGE-1, never 0, so adding or removing a member moves a cell key
+
+
+class Perturbation(Base):
+    """The installation's perturbation table (ptable): one secret random factor per cell key."""
+
+    __tablename__ = "perturbation"
+    cell_key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    factor: Mapped[float] = mapped_column(Float)  # in (-1, 1)
 
 
 class PublishGuard(Base):

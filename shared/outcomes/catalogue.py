@@ -211,7 +211,9 @@ CATALOGUE: tuple[Indicator, ...] = (
         rule=(
             "Sum of the people working in facilities (each counted once, not removed) covered by "
             "a currently valid PS certificate; by country and membership class; yearly: the same "
-            "on each year's last day. Cells backed by too few members are suppressed."
+            "on each year's last day. Cells backed by too few members are suppressed; every "
+            "value carries a small consistent random adjustment (cell key method), so no "
+            "facility's headcount can be worked out from differences."
         ),
         cells=sql.people_cells,
         sources=frozenset(("certification", "membership")),
@@ -304,7 +306,9 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
                 "responses only, the latest revision per member and reporting year; answers "
                 "outside the question's bounds or its definition are left out. The headline is "
                 "the latest reporting year; coverage gives the members who answered of those "
-                "active that year. Cells backed by too few members are suppressed."
+                "active that year. Cells backed by too few members are suppressed; every value "
+                "carries a small consistent random adjustment (cell key method), so no member's "
+                "answer can be worked out from differences."
                 + (" Each option counts the members who chose it." if options else "")
             ),
             cells=sql.survey_cells(key, how, options),

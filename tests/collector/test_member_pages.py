@@ -89,6 +89,7 @@ def test_the_receipt_lists_the_indicators_fed_and_says_they_are_suppressed_below
     assert "survey_employees" in receipt
     assert "survey_response_rate" in receipt
     assert "Suppressed" in receipt
+    assert "cell key method" in receipt  # the promise names the noise that keeps it true
 
 
 def test_a_member_reading_another_members_revision_gets_404_and_the_attempt_is_logged(

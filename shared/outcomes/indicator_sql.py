@@ -15,6 +15,7 @@ from sqlalchemy import (
     Float,
     FromClause,
     Integer,
+    Numeric,
     Select,
     String,
     Subquery,
@@ -61,6 +62,7 @@ SUBMITTED = ("submitted", "accepted")
 # Yearly series start here; years without data yield no cell, so an early start costs nothing.
 FIRST_YEAR = 2012
 TRAINED_SINCE = date(2017, 1, 1)
+MEETINGS_SINCE = date(2016, 1, 1)
 # Disclosure control by the cell key method (README, "Disclosure control"): a cell's key is the
 # sum of its rows' keys modulo KEY_RANGE; the perturbation table gives each key a factor in
 # (-1, 1), scaled by MAGNITUDE_NOISE times the cell's largest single value (sums; divided by the
@@ -69,7 +71,6 @@ KEY_RANGE = 256
 RECORD_KEYS = 250  # a member's record key is drawn from 1..RECORD_KEYS
 MAGNITUDE_NOISE = 0.1
 COUNT_NOISE = 1.0
-MEETINGS_SINCE = date(2016, 1, 1)
 
 Cells = Callable[["BuildContext"], list[Select]]
 
@@ -106,7 +107,8 @@ def row_tag(unit_id: ColumnElement, key: ColumnElement, value=None) -> ColumnEle
     # The row key mixes the member's secret record key with the value (x1000, modulo a prime),
     # so a changed value usually moves the cell key too; it is never 0 modulo KEY_RANGE, so
     # adding or removing a row always moves it.
-    thousandths = cast(func.coalesce(cast(value, Float), 0.0) * 1000, BigInteger)
+    # Numeric, not bigint: an answer of any size must not overflow (PostgreSQL would fail).
+    thousandths = cast(func.round(func.coalesce(cast(value, Float), 0.0) * 1000), Numeric)
     scaled = 1 if value is None else func.abs(thousandths) % 241 + 1
     row_key = func.coalesce(key, 1) * scaled % 251
     return cast(unit_id, BigInteger) * KEY_RANGE + row_key

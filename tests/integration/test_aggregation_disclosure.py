@@ -7,7 +7,8 @@ from sqlalchemy import select
 from aggregator.build import build_snapshot
 from outcomes.db import get_engine
 from outcomes.models import IndicatorValue
-from tests.factories import make_certificate, make_member
+from tests.factories import make_certificate, make_member, make_survey
+from tests.integration.test_aggregation_catalogue import add_question, make_response
 
 AS_OF = date(2026, 6, 30)
 
@@ -142,3 +143,25 @@ def test_one_member_more_moves_the_noise_so_the_difference_is_not_their_value(se
     after = people(settings, db, perturb=True)[("all", "total", "")].value
 
     assert after - before != 100 and abs(after - before - 100) <= 20
+
+
+def test_a_huge_answer_gets_noise_like_any_other_and_breaks_no_build(settings, db):
+    survey = make_survey(db)
+    add_question(db, survey, "tonnes", "decimal", "sum", 9)
+    for tonnes in (1e300, 2.5, 7.25):
+        make_response(db, make_member(db), survey, {"tonnes": tonnes})
+    db.commit()
+    engine = get_engine(settings.database_url)
+
+    result = build_snapshot(engine, trigger="test", as_of=AS_OF, force=True)
+
+    db.commit()
+    total = db.scalars(
+        select(IndicatorValue).where(
+            IndicatorValue.snapshot_id == result.snapshot_id,
+            IndicatorValue.indicator == "survey_tonnes",
+            IndicatorValue.period == "all",
+            IndicatorValue.breakdown == "total",
+        )
+    ).one()
+    assert total.value != 1e300 and abs(total.value - 1e300) <= 0.1 * 1e300

@@ -105,10 +105,10 @@ def play_history(db, publish: Callable[[str], None]) -> None:
         .where(Certificate.member_id == members["F"].id)
         .values(withdrawn_on=date(2025, 9, 30))
     )
-    publish("certification")
+    publish("aggregate")  # membership and certification
 
     add_member(db, "I", LATE["I"], surveys)
-    publish("certification")
+    publish("aggregate")
 
     b_2025 = db.scalars(
         select(SurveyResponse).where(

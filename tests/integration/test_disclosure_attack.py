@@ -192,7 +192,7 @@ def known_numbers(cells: list[dict]) -> list[float]:
 
 
 def recovered(numbers: list[float], secrets: list[float]) -> set[float]:
-    """Return the secrets equal to some ±a, ±a±b or ±a±b±c of the numbers (a, b, c distinct)."""
+    """Return the secrets equal to some ±a, ±a±b or ±a±b±c of the numbers (a and b distinct)."""
     signed = sorted(
         a + s * b for i, a in enumerate(numbers) for j, b in enumerate(numbers) if i != j
         for s in (1, -1)

@@ -7,6 +7,7 @@ from collector.web.staff import (  # noqa: F401  (importing a module registers i
     applications,
     audit,
     certifications,
+    exports,
     home,
     imports,
     records,

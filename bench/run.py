@@ -710,14 +710,16 @@ def _worker_peaks_kb(master: int) -> dict[int, int]:
 
 def export_figures(cfg: Config, port: int, master: int) -> list[Figure]:
     """Measure the dashboard's snapshot CSV: time beside COPY, and its workers' peak memory."""
-    before = _peak_rss_kb(master)
-    times = asyncio.run(_timings(port, "/api/v1/snapshots/latest?format=csv", 50))
-    after = _peak_rss_kb(master)
-    engine = get_engine(cfg.pg_url)
-    with engine.connect() as conn:
+    with get_engine(cfg.pg_url).connect() as conn:
         snapshot = conn.scalar(
             select(func.max(m.Snapshot.id)).where(m.Snapshot.status == "published")
         )
+    if snapshot is None:
+        log("export: no published snapshot (run P4 or P6 too); the snapshot CSV is skipped")
+        return []
+    before = _peak_rss_kb(master)
+    times = asyncio.run(_timings(port, "/api/v1/snapshots/latest?format=csv", 50))
+    after = _peak_rss_kb(master)
     cells_seconds, _ = _copy_seconds(
         cfg.pg_url, f"SELECT * FROM indicator_value WHERE snapshot_id = {int(snapshot or 0)}"
     )
@@ -767,46 +769,84 @@ def staff_token(url: str) -> str:
     return token
 
 
-def answers_export(cfg: Config, port: int, master: int) -> list[Figure]:
-    """Measure the staff CSV of every survey answer: streamed time and the workers' peak RSS."""
+def _stream(port: int, path: str, token: str, master: int) -> dict[str, Any]:
+    """GET a streamed export through gunicorn; return its time, size, rows and worker growth."""
     import http.client
 
+    before = _worker_peaks_kb(master)
+    started = time.perf_counter()
+    client = http.client.HTTPConnection(HOST, port, timeout=600)
+    client.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    answer = client.getresponse()
+    size = lines = 0
+    while chunk := answer.read(1 << 16):
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    client.close()
+    seconds = time.perf_counter() - started
+    after = _worker_peaks_kb(master)
+    # The worker that served the export is the one whose peak grew the most.
+    pid = max(after, key=lambda p: after[p] - before.get(p, after[p]))
+    grew = (after[pid] - before.get(pid, after[pid])) / 1024
+    return {
+        "seconds": seconds,
+        "bytes": size,
+        "rows": lines - 1,
+        "ok": answer.status == 200 and grew < 16,
+        "note": f"status {answer.status}; collector worker peak RSS "
+        f"{before.get(pid, 0) / 1024:.0f} -> {after[pid] / 1024:.0f} MB while streaming",
+    }
+
+
+# The rows the wide export reads: the chosen revisions' typed answers, beside the revision.
+WIDE_FLOOR = (
+    "SELECT a.revision_id, a.question_key, a.value_number, a.value_text, v.number, v.status, "
+    "v.created_at FROM survey_answer a JOIN survey_revision v ON v.id = a.revision_id "
+    "JOIN survey_response r ON r.id = v.response_id"
+)
+WIDE_ACCEPTED = " WHERE r.status = 'accepted' AND v.number = r.current_revision"
+
+
+def answers_export(cfg: Config, port: int, master: int) -> list[Figure]:
+    """Measure the staff CSVs of survey answers, long and wide, beside COPY of what they read."""
     token = staff_token(cfg.pg_url)
     floor, floor_bytes = _copy_seconds(cfg.pg_url, "SELECT * FROM survey_answer")
     figures = []
     for revisions, what in (("all", "every revision"), ("accepted", "accepted, current")):
-        before = _worker_peaks_kb(master)
-        started = time.perf_counter()
-        client = http.client.HTTPConnection(HOST, port, timeout=300)
-        client.request(
-            "GET",
-            f"/api/v1/exports/answers.csv?revisions={revisions}",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        answer = client.getresponse()
-        size = lines = 0
-        while chunk := answer.read(1 << 16):
-            size += len(chunk)
-            lines += chunk.count(b"\n")
-        client.close()
-        seconds = time.perf_counter() - started
-        after = _worker_peaks_kb(master)
-        # The worker that served the export is the one whose peak grew the most.
-        pid = max(after, key=lambda p: after[p] - before.get(p, after[p]))
-        grew = (after[pid] - before.get(pid, after[pid])) / 1024
+        got = _stream(port, f"/api/v1/exports/answers.csv?revisions={revisions}", token, master)
         figures.append(
             Figure(
                 "Export",
-                f"survey answers CSV ({what}): {lines - 1:,} rows, {size / 1e6:.0f} MB, "
+                f"survey answers CSV ({what}): {got['rows']:,} rows, {got['bytes'] / 1e6:.0f} MB, "
                 "GET /api/v1/exports/answers.csv through gunicorn",
-                seconds,
+                got["seconds"],
                 "s",
                 floor if revisions == "all" else None,
                 f"COPY of survey_answer to CSV, {floor_bytes / 1e6:.0f} MB",
                 "flat memory (peak RSS +< 16 MB)",
-                answer.status == 200 and grew < 16,
-                f"{revisions}: status {answer.status}; collector worker peak RSS "
-                f"{before.get(pid, 0) / 1024:.0f} -> {after[pid] / 1024:.0f} MB while streaming",
+                got["ok"],
+                f"{revisions}: {got['note']}",
+            )
+        )
+    for revisions, what in (("all", "every revision"), ("accepted", "accepted, current")):
+        wide_floor, wide_bytes = _copy_seconds(
+            cfg.pg_url, WIDE_FLOOR + (WIDE_ACCEPTED if revisions == "accepted" else "")
+        )
+        path = f"/api/v1/exports/responses.csv?revisions={revisions}&values=labels"
+        got = _stream(port, path, token, master)
+        ratio = got["seconds"] / wide_floor
+        figures.append(
+            Figure(
+                "Export wide",
+                f"survey responses CSV, a row each ({what}): {got['rows']:,} rows, "
+                f"{got['bytes'] / 1e6:.0f} MB, GET /api/v1/exports/responses.csv",
+                got["seconds"],
+                "s",
+                wide_floor,
+                f"COPY of the answer rows it reads, {wide_bytes / 1e6:.0f} MB",
+                "<= 3x the floor, flat memory",
+                got["ok"] and ratio <= 3,
+                f"wide {revisions}: {got['note']}",
             )
         )
     return figures

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -138,6 +138,14 @@ ADD_RESPONSE = insert(SurveyResponse.__table__).returning(_r.id)
 BUMP_RESPONSE = update(SurveyResponse.__table__).where(_r.id == bindparam("response_id"))
 ADD_REVISION = insert(SurveyRevision.__table__).returning(SurveyRevision.__table__.c.id)
 ADD_ANSWERS = insert(SurveyAnswer.__table__)
+# PostgreSQL takes a revision's answers as three arrays in one statement: one send and one plan
+# instead of a prepared send per answer (~30 per PUT through psycopg's executemany).
+ADD_ANSWERS_UNNEST = text(
+    "INSERT INTO survey_answer (revision_id, question_key, value_number, value_text) "
+    "SELECT :revision_id, answer.key, answer.number, answer.text FROM unnest("
+    "CAST(:keys AS varchar[]), CAST(:numbers AS double precision[]), CAST(:texts AS varchar[])"
+    ") AS answer(key, number, text)"
+)
 
 
 def open_survey_for(session: Session, year: int) -> OpenSurvey:
@@ -200,7 +208,7 @@ def _write_revision(
     revision_id = session.scalar(ADD_REVISION, revision)
     typed = _typed_answers(revision_id, survey.questions, answers)
     if typed:
-        session.execute(ADD_ANSWERS, typed)
+        _add_answers(session, revision_id, typed)
     previous = found.status if found is not None else None
     topic = None
     if status == "submitted" or previous in ("submitted", "accepted"):
@@ -229,7 +237,6 @@ def _typed_answers(
         value = answers.get(key)
         if value is None or value == []:  # no choice made: no answer to count
             continue
-        # Every row names every column, so the rows go out as one multi-row INSERT.
         rows.append(
             {
                 "revision_id": revision_id,
@@ -239,6 +246,20 @@ def _typed_answers(
             }
         )
     return rows
+
+
+def _add_answers(session: Session, revision_id: int, rows: list[dict[str, Any]]) -> None:
+    """Insert a revision's typed answers in one statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        columns = {
+            "keys": [row["question_key"] for row in rows],
+            "numbers": [row["value_number"] for row in rows],
+            "texts": [row["value_text"] for row in rows],
+        }
+        session.execute(ADD_ANSWERS_UNNEST, {"revision_id": revision_id, **columns})
+    else:
+        # One multi-row VALUES (every row names every column), not one statement per row.
+        session.execute(ADD_ANSWERS.values(rows))
 
 
 def _text(value: Any) -> str:

@@ -155,10 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--puts", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the two ways this often")
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--no-generate", action="store_true", help="reuse the database")
     args = parser.parse_args(argv)
-    if not args.no_generate:
-        prepare_database(args.pg_url)
+    prepare_database(args.pg_url)
     data = generate(args.pg_url, members=500, answers=20_000, accounts=64)
     settings = Settings(
         database_url=args.pg_url,

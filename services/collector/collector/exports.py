@@ -122,7 +122,7 @@ def wide_export(
         return stream_csv(url, statement), name, "text/csv"
     if count_rows(url, statement) > XLSX_MAX_ROWS:
         raise ExportError(
-            "format", f"A worksheet holds {XLSX_MAX_ROWS:,} rows: choose a year or CSV."
+            "year", f"A worksheet holds {XLSX_MAX_ROWS:,} rows: choose a year, or CSV."
         )
     return stream_xlsx(url, statement), name, XLSX
 

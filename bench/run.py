@@ -84,6 +84,8 @@ class Config:
     seconds: float = 15.0
     web_workers: int = 4
     accounts: int = 64
+    programme: str = "default"
+    large_scale: float = 1.0
     browser: bool = True
     # The parts to measure (PARTS); fewer parts and a smaller scale make a quick check.
     only: frozenset[str] = frozenset()
@@ -381,6 +383,85 @@ def scaling(cfg: Config, base_seconds: float) -> list[Figure]:
             f"generated in {data.seconds:.0f} s",
         )
     ]
+
+
+# -- the large programme (--programme large) -----------------------------------------------
+
+
+def large_programme(cfg: Config) -> list[Figure]:
+    """Measure builds and the wide export on the largest programme's scale, then drop it."""
+    main = make_url(cfg.pg_url)
+    url = main.set(database=f"{main.database}_large").render_as_string(hide_password=False)
+    prepare_database(url)
+    try:
+        return _large_figures(cfg, url)
+    finally:
+        drop_database(url)  # ~8 GB at scale 1: never left behind
+
+
+def _large_figures(cfg: Config, url: str) -> list[Figure]:
+    """Generate the large programme into url and measure it."""
+    from aggregator.build import build_snapshot
+    from bench.large import generate_large
+    from outcomes.queue import request_aggregation
+
+    log(f"large programme at scale {cfg.large_scale:g}")
+    data = generate_large(url, scale=cfg.large_scale)
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+        size = conn.scalar(text("SELECT pg_database_size(current_database())"))
+    figures, full = rebuild(cfg, url, data.answers)
+    figures[0].key = "L build"
+    figures[0].target += ", <= 120 s at scale 1"
+    figures[0].note += f"; generated in {data.seconds:.0f} s, {size / 1e9:.1f} GB on disk"
+    # One acceptance, as staff make it: the response's status and an outbox row (topic survey).
+    with Session(engine) as session:
+        response = session.scalars(
+            select(m.SurveyResponse).where(m.SurveyResponse.status == "submitted").limit(1)
+        ).one()
+        response.status = "accepted"
+        request_aggregation(session, reason="bench acceptance", requested_by=None, topic="survey")
+        session.commit()
+    started = time.perf_counter()
+    build_snapshot(engine, trigger="bench acceptance")
+    incremental = time.perf_counter() - started
+    figures.append(
+        Figure(
+            "L incr",
+            "incremental build after one acceptance",
+            incremental,
+            "s",
+            full,
+            "the full rebuild above",
+            "<= 1 s",
+            incremental <= 1,
+        )
+    )
+    with services(cfg, url, "large") as running:
+        port = running.start("collector", workers=1)
+        token = staff_token(url)
+        floor, floor_bytes = _copy_seconds(url, WIDE_FLOOR)
+        got = _stream(
+            port,
+            "/api/v1/exports/responses.csv?revisions=all",
+            token,
+            running.processes["collector"].pid,
+        )
+    figures.append(
+        Figure(
+            "L export",
+            f"wide CSV of every revision: {got['rows']:,} rows, {got['bytes'] / 1e6:.0f} MB",
+            got["seconds"],
+            "s",
+            floor,
+            f"COPY of the answer rows it reads, {floor_bytes / 1e6:.0f} MB",
+            "<= 3x the floor, flat memory",
+            got["ok"] and got["seconds"] <= 3 * floor,
+            got["note"],
+        )
+    )
+    return figures
 
 
 # -- P6: freshness ------------------------------------------------------------------------
@@ -710,14 +791,16 @@ def _worker_peaks_kb(master: int) -> dict[int, int]:
 
 def export_figures(cfg: Config, port: int, master: int) -> list[Figure]:
     """Measure the dashboard's snapshot CSV: time beside COPY, and its workers' peak memory."""
-    before = _peak_rss_kb(master)
-    times = asyncio.run(_timings(port, "/api/v1/snapshots/latest?format=csv", 50))
-    after = _peak_rss_kb(master)
-    engine = get_engine(cfg.pg_url)
-    with engine.connect() as conn:
+    with get_engine(cfg.pg_url).connect() as conn:
         snapshot = conn.scalar(
             select(func.max(m.Snapshot.id)).where(m.Snapshot.status == "published")
         )
+    if snapshot is None:
+        log("export: no published snapshot (run P4 or P6 too); the snapshot CSV is skipped")
+        return []
+    before = _peak_rss_kb(master)
+    times = asyncio.run(_timings(port, "/api/v1/snapshots/latest?format=csv", 50))
+    after = _peak_rss_kb(master)
     cells_seconds, _ = _copy_seconds(
         cfg.pg_url, f"SELECT * FROM indicator_value WHERE snapshot_id = {int(snapshot or 0)}"
     )
@@ -767,46 +850,84 @@ def staff_token(url: str) -> str:
     return token
 
 
-def answers_export(cfg: Config, port: int, master: int) -> list[Figure]:
-    """Measure the staff CSV of every survey answer: streamed time and the workers' peak RSS."""
+def _stream(port: int, path: str, token: str, master: int) -> dict[str, Any]:
+    """GET a streamed export through gunicorn; return its time, size, rows and worker growth."""
     import http.client
 
+    before = _worker_peaks_kb(master)
+    started = time.perf_counter()
+    client = http.client.HTTPConnection(HOST, port, timeout=600)
+    client.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    answer = client.getresponse()
+    size = lines = 0
+    while chunk := answer.read(1 << 16):
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    client.close()
+    seconds = time.perf_counter() - started
+    after = _worker_peaks_kb(master)
+    # The worker that served the export is the one whose peak grew the most.
+    pid = max(after, key=lambda p: after[p] - before.get(p, after[p]))
+    grew = (after[pid] - before.get(pid, after[pid])) / 1024
+    return {
+        "seconds": seconds,
+        "bytes": size,
+        "rows": lines - 1,
+        "ok": answer.status == 200 and grew < 16,
+        "note": f"status {answer.status}; collector worker peak RSS "
+        f"{before.get(pid, 0) / 1024:.0f} -> {after[pid] / 1024:.0f} MB while streaming",
+    }
+
+
+# The rows the wide export reads: the chosen revisions' typed answers, beside the revision.
+WIDE_FLOOR = (
+    "SELECT a.revision_id, a.question_key, a.value_number, a.value_text, v.number, v.status, "
+    "v.created_at FROM survey_answer a JOIN survey_revision v ON v.id = a.revision_id "
+    "JOIN survey_response r ON r.id = v.response_id"
+)
+WIDE_ACCEPTED = " WHERE r.status = 'accepted' AND v.number = r.current_revision"
+
+
+def answers_export(cfg: Config, port: int, master: int) -> list[Figure]:
+    """Measure the staff CSVs of survey answers, long and wide, beside COPY of what they read."""
     token = staff_token(cfg.pg_url)
     floor, floor_bytes = _copy_seconds(cfg.pg_url, "SELECT * FROM survey_answer")
     figures = []
     for revisions, what in (("all", "every revision"), ("accepted", "accepted, current")):
-        before = _worker_peaks_kb(master)
-        started = time.perf_counter()
-        client = http.client.HTTPConnection(HOST, port, timeout=300)
-        client.request(
-            "GET",
-            f"/api/v1/exports/answers.csv?revisions={revisions}",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        answer = client.getresponse()
-        size = lines = 0
-        while chunk := answer.read(1 << 16):
-            size += len(chunk)
-            lines += chunk.count(b"\n")
-        client.close()
-        seconds = time.perf_counter() - started
-        after = _worker_peaks_kb(master)
-        # The worker that served the export is the one whose peak grew the most.
-        pid = max(after, key=lambda p: after[p] - before.get(p, after[p]))
-        grew = (after[pid] - before.get(pid, after[pid])) / 1024
+        got = _stream(port, f"/api/v1/exports/answers.csv?revisions={revisions}", token, master)
         figures.append(
             Figure(
                 "Export",
-                f"survey answers CSV ({what}): {lines - 1:,} rows, {size / 1e6:.0f} MB, "
+                f"survey answers CSV ({what}): {got['rows']:,} rows, {got['bytes'] / 1e6:.0f} MB, "
                 "GET /api/v1/exports/answers.csv through gunicorn",
-                seconds,
+                got["seconds"],
                 "s",
                 floor if revisions == "all" else None,
                 f"COPY of survey_answer to CSV, {floor_bytes / 1e6:.0f} MB",
                 "flat memory (peak RSS +< 16 MB)",
-                answer.status == 200 and grew < 16,
-                f"{revisions}: status {answer.status}; collector worker peak RSS "
-                f"{before.get(pid, 0) / 1024:.0f} -> {after[pid] / 1024:.0f} MB while streaming",
+                got["ok"],
+                f"{revisions}: {got['note']}",
+            )
+        )
+    for revisions, what in (("all", "every revision"), ("accepted", "accepted, current")):
+        wide_floor, wide_bytes = _copy_seconds(
+            cfg.pg_url, WIDE_FLOOR + (WIDE_ACCEPTED if revisions == "accepted" else "")
+        )
+        path = f"/api/v1/exports/responses.csv?revisions={revisions}&values=labels"
+        got = _stream(port, path, token, master)
+        ratio = got["seconds"] / wide_floor
+        figures.append(
+            Figure(
+                "Export wide",
+                f"survey responses CSV, a row each ({what}): {got['rows']:,} rows, "
+                f"{got['bytes'] / 1e6:.0f} MB, GET /api/v1/exports/responses.csv",
+                got["seconds"],
+                "s",
+                wide_floor,
+                f"COPY of the answer rows it reads, {wide_bytes / 1e6:.0f} MB",
+                "<= 3x the floor, flat memory",
+                got["ok"] and ratio <= 3,
+                f"wide {revisions}: {got['note']}",
             )
         )
     return figures
@@ -861,12 +982,18 @@ def run(cfg: Config) -> dict[str, Any]:
     figures: list[Figure] = []
     info: dict[str, Any] = {}
     wanted = cfg.only or frozenset(PARTS)
+    if cfg.programme == "large":
+        info["machine"] = machine(cfg)
+        figures += large_programme(cfg)
+        wanted = frozenset()  # the large programme is measured on its own
+        info["data_set"] = {"programme": "large", "scale": cfg.large_scale}
 
-    log(f"P4 data set: {cfg.members:,} members, {cfg.answers:,} answers on PostgreSQL")
-    prepare_database(cfg.pg_url)
-    data = generate(cfg.pg_url, members=cfg.members, answers=cfg.answers, accounts=cfg.accounts)
-    info["machine"] = machine(cfg)
-    info["data_set"] = {"rows": data.rows, "load_seconds": round(data.seconds, 1)}
+    if wanted:
+        log(f"P4 data set: {cfg.members:,} members, {cfg.answers:,} answers on PostgreSQL")
+        prepare_database(cfg.pg_url)
+        data = generate(cfg.pg_url, members=cfg.members, answers=cfg.answers, accounts=cfg.accounts)
+        info["machine"] = machine(cfg)
+        info["data_set"] = {"rows": data.rows, "load_seconds": round(data.seconds, 1)}
     if wanted & {"P4", "P5"}:
         part, base_seconds = rebuild(cfg, cfg.pg_url, data.answers)
         figures += part
@@ -947,6 +1074,16 @@ def main(argv: list[str] | None = None) -> int:
         default=frozenset(),
         help=f"comma-separated parts to measure, of {','.join(PARTS)} (default: all)",
     )
+    parser.add_argument(
+        "--programme",
+        choices=("default", "large"),
+        default="default",
+        help="large: 250k certificates, 150k facilities, 10k members, 1M revisions, 50M answers, "
+        "5M trainings (bench/large.py), measured on its own (build, incremental, wide export)",
+    )
+    parser.add_argument(
+        "--large-scale", type=float, default=1.0, help="fraction of the large programme to load"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
     cfg = Config(
@@ -961,6 +1098,8 @@ def main(argv: list[str] | None = None) -> int:
         web_workers=args.web_workers,
         browser=not args.no_browser,
         only=args.only,
+        programme=args.programme,
+        large_scale=args.large_scale,
     )
     if unknown := args.only - set(PARTS):
         parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")

@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from sqlalchemy import select
 
 from collector import create_app
@@ -79,12 +79,22 @@ OPERATIONS = {
         {"decision": "accept"},
     ),
     ("GET", "/api/v1/exports/answers.csv"): ("staff", None, None),
+    ("GET", "/api/v1/exports/responses.csv"): ("staff", None, None),
+    ("GET", "/api/v1/exports/responses.xlsx"): ("staff", None, None),
 }
 EXAMPLES = 100
 # What a JSON Schema cannot say (a reason required only to reject, a survey's questions that are
 # data, dates in order) the API answers with its documented 422; so a schema-valid body may
 # still be refused, and that check does not apply. Every other check does.
 SKIPPED_CHECKS = [positive_data_acceptance]
+# Schemathesis reports a negative case whose only invalid query parameter it dropped before
+# sending (the request is then a valid one) as "accepted negative data" (schemathesis #3730,
+# #4332); on these operations its fixed sequence of cases hits that. Unknown parameters are
+# still refused there (tests/collector/test_wide_exports.py), and every other check runs.
+FALSE_NEGATIVES = {
+    ("GET", "/api/v1/exports/responses.csv"),
+    ("GET", "/api/v1/exports/responses.xlsx"),
+}
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
@@ -152,7 +162,10 @@ def test_every_answer_is_documented_and_none_is_a_server_error(api, operation):
         suppress_health_check=list(HealthCheck),
     )
     def check(case):
-        answer = case.call_and_validate(headers=headers, excluded_checks=SKIPPED_CHECKS)
+        skipped = SKIPPED_CHECKS + (
+            [negative_data_rejection] if operation in FALSE_NEGATIVES else []
+        )
+        answer = case.call_and_validate(headers=headers, excluded_checks=skipped)
         statuses[answer.status_code // 100] += 1
 
     check()

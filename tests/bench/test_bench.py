@@ -12,6 +12,7 @@ from aggregator.build import build_snapshot
 from bench import ceiling, load
 from bench.generate import QUESTIONS, generate, submission
 from bench.handsql import hand_cells, same_cells
+from bench.large import generate_large
 from bench.run import Figure, put_maker, rebuild_seconds, table
 from outcomes import models as m
 from outcomes.db import get_engine
@@ -78,3 +79,16 @@ def test_the_table_shows_each_figure_with_its_ratio_to_the_baseline():
     text = table([Figure("P4", "rebuild", 3.0, "s", 2.0, "hand SQL", "<= 1.5x", True)])
 
     assert "1.50x" in text and "yes" in text
+
+
+def test_the_large_programme_loads_in_its_proportions_and_builds(settings, db):
+    data = generate_large(settings.database_url, scale=0.0005)
+
+    assert data.rows["member"] == 5 and data.rows["facility"] == 75
+    assert data.rows["certificate"] == 125 and data.rows["training"] == 2500
+    assert data.rows["survey_revision"] == 500
+    assert data.rows["survey_answer"] == 500 * 50
+    covered = select(func.count()).select_from(m.certificate_facility).join(m.Facility)
+    assert db.scalar(covered) == 125
+    result = build_snapshot(get_engine(settings.database_url), trigger="test", force=True)
+    assert result.snapshot_id is not None

@@ -69,6 +69,8 @@ MATRIX = {
     ("GET", "/api/v1/survey-responses/{response_id}", None): (401, 403, 403, 200),
     ("POST", "/api/v1/survey-responses/{response_id}/decision", "accept"): (401, 403, 403, 200),
     ("GET", "/api/v1/exports/answers.csv", None): (401, 403, 403, 200),
+    ("GET", "/api/v1/exports/responses.csv", None): (401, 403, 403, 200),
+    ("GET", "/api/v1/exports/responses.xlsx", None): (401, 403, 403, 200),
 }
 BODIES = {
     "application": APPLICATION,

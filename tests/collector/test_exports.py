@@ -60,11 +60,11 @@ def test_every_revision_on_request_and_a_wrong_choice_is_a_422(collector, db):
 
     rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
     employees = [
-        (r["revision"], r["status"], r["value_number"])
+        (r["revision"], r["status"], float(r["value_number"]))
         for r in rows
         if r["question_key"] == "employees"
     ]
-    assert employees == [("1", "submitted", "120.0"), ("2", "submitted", "130.0")]
+    assert employees == [("1", "submitted", 120), ("2", "submitted", 130)]
     wrong = collector.get("/api/v1/exports/answers.csv?revisions=some", headers=staff)
     assert wrong.status_code == 422
     assert wrong.json["errors"]["query"]["revisions"] == ["Must be one of: accepted, all."]

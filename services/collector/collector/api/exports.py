@@ -1,44 +1,45 @@
-"""Staff take the collected data away: accepted survey answers as CSV, streamed row by row."""
+"""Staff take the collected data away: survey answers, long or wide, streamed in flat memory."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
-from sqlalchemy import Select, select
+from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
+from sqlalchemy import select
 
 from collector.api.common import BEARER, document_errors
 from collector.auth import require
-from collector.context import settings
-from outcomes.db import get_engine
+from collector.context import close_db, db, settings
+from collector.exports import (
+    XLSX,
+    ExportError,
+    ExportQuerySchema,
+    WideExportQuerySchema,
+    defused,
+    download,
+    stream_csv,
+    wide_export,
+)
 from outcomes.models import Member, SurveyAnswer, SurveyResponse, SurveyRevision
 
 blp = Blueprint("exports", __name__, description="Data exports for staff")
-
-# Rows fetched from the database cursor per CSV chunk: memory stays flat whatever the size.
-CHUNK_ROWS = 2000
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 r, v, a, m = (model.__table__.c for model in (SurveyResponse, SurveyRevision, SurveyAnswer, Member))
 ANSWERS = (
     select(
         r.year,
         r.member_id,
-        m.name.label("member"),
+        defused(m.name).label("member"),
         m.membership_class,
         m.country,
         v.number.label("revision"),
         v.status,
         a.question_key,
         a.value_number,
-        a.value_text,
+        defused(a.value_text).label("value_text"),
     )
     .select_from(
         SurveyResponse.__table__.join(SurveyRevision.__table__, v.response_id == r.id)
@@ -49,28 +50,11 @@ ANSWERS = (
 )
 # What the aggregator counts: the current revision of each accepted response.
 ACCEPTED = ANSWERS.where(r.status == "accepted", v.number == r.current_revision)
-TEXT_COLUMNS = ("member", "question_key", "value_text")
-
-
-class ExportQuerySchema(Schema):
-    """Which answers to export."""
-
-    class Meta:
-        unknown = RAISE
-
-    revisions = fields.String(
-        load_default="accepted",
-        validate=validate.OneOf(("accepted", "all"), error="Must be one of: {choices}."),
-        metadata={
-            "description": "accepted: the current revision of each accepted response (what the "
-            "public figures count); all: every revision of every response, drafts included"
-        },
-    )
 
 
 @blp.route("/answers.csv")
 class Answers(MethodView):
-    """Survey answers."""
+    """Survey answers, one row per answer."""
 
     @require("staff")
     @blp.doc(
@@ -87,35 +71,64 @@ class Answers(MethodView):
     def get(self, query: dict[str, str]) -> Response:
         """Download survey answers as CSV, streamed: any size, in flat memory."""
         chosen = ACCEPTED if query["revisions"] == "accepted" else ANSWERS
-        return Response(
-            stream_with_context(_csv(settings().database_url, chosen)),
-            mimetype="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="survey-answers.csv"'},
+        close_db()  # the stream may be long: hold no transaction open beside it
+        return download(
+            stream_csv(settings().database_url, chosen), "survey-answers.csv", "text/csv"
         )
 
 
-def _csv(url: str, query: Select) -> Iterator[str]:
-    """Yield the CSV in chunks, read through a server-side cursor."""
-    columns = list(query.selected_columns.keys())
-    text = [columns.index(name) for name in TEXT_COLUMNS]
-    yield _lines([columns])
-    with get_engine(url).connect() as conn:
-        result = conn.execution_options(yield_per=CHUNK_ROWS).execute(query)
-        for rows in result.partitions():
-            yield _lines([_defused(row, text) for row in rows])
+WIDE_DESCRIPTION = (
+    "one row per response (or revision), metadata columns starting with _ then a column per "
+    "question in form order (the union of the chosen years' definitions)"
+)
 
 
-def _defused(row: Iterable[Any], text: list[int]) -> list[Any]:
-    """Return a row whose text cells a spreadsheet shows as text, never runs as a formula."""
-    cells = list(row)
-    for i in text:
-        if isinstance(cells[i], str) and cells[i].startswith(FORMULA_STARTS):
-            cells[i] = "'" + cells[i]
-    return cells
+@blp.route("/responses.csv")
+class WideCsv(MethodView):
+    """Survey responses, one row each, a column per question."""
+
+    @require("staff")
+    @blp.doc(
+        security=BEARER,
+        responses={
+            "200": {
+                "description": f"CSV, {WIDE_DESCRIPTION}.",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    @blp.arguments(WideExportQuerySchema, location="query", unknown=RAISE)
+    @document_errors(blp, 401, 403, 422)
+    def get(self, query: dict[str, Any]) -> Response:
+        """Download survey responses as a wide CSV, streamed: any size, in flat memory."""
+        return _wide(query, "csv")
 
 
-def _lines(rows: list[list[Any]]) -> str:
-    """Return rows as CSV text."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
+@blp.route("/responses.xlsx")
+class WideXlsx(MethodView):
+    """The same as a workbook."""
+
+    @require("staff")
+    @blp.doc(
+        security=BEARER,
+        responses={
+            "200": {
+                "description": f"A workbook of one sheet, {WIDE_DESCRIPTION}.",
+                "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    @blp.arguments(WideExportQuerySchema, location="query", unknown=RAISE)
+    @document_errors(blp, 401, 403, 422)
+    def get(self, query: dict[str, Any]) -> Response:
+        """Download survey responses as a workbook (at most 1,048,575 rows; CSV has no limit)."""
+        return _wide(query, "xlsx")
+
+
+def _wide(query: dict[str, Any], extension: str) -> Response:
+    """Return a wide export for validated parameters, or answer 422 naming the one at fault."""
+    try:
+        chunks, name, mimetype = wide_export(db(), settings().database_url, query, extension)
+    except ExportError as error:
+        abort(422, message=error.message, errors={"query": {error.field: [error.message]}})
+    return download(chunks, name, mimetype)

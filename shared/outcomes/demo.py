@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pycountry
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from outcomes import models as m
@@ -133,7 +133,24 @@ def load_demo(session: Session, *, today: date | None = None) -> dict[str, int]:
     for target, batch in rows.items():
         session.execute(insert(target), batch)
     _surveys(session, rng, members)
+    _advance_id_sequences(session, [t.__table__ if hasattr(t, "__table__") else t for t in rows])
     return {getattr(t, "__tablename__", getattr(t, "name", "")): len(b) for t, b in rows.items()}
+
+
+def _advance_id_sequences(session: Session, tables: list[Any]) -> None:
+    """Move PostgreSQL's id sequences past the ids given explicitly, so new rows get free ids."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite takes the next id from the table itself
+    for table in tables:
+        if "id" not in table.c:
+            continue
+        # Names come from our own models, never from input.
+        session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
+                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)"
+            )
+        )
 
 
 def _members(rng: random.Random, today: date) -> list[dict[str, Any]]:

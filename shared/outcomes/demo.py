@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pycountry
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import false, func, insert, select
 from sqlalchemy.orm import Session
 
 from outcomes import models as m
@@ -144,13 +144,9 @@ def _advance_id_sequences(session: Session, tables: list[Any]) -> None:
     for table in tables:
         if "id" not in table.c:
             continue
-        # Names come from our own models, never from input.
-        session.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
-                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table.name}), false)"
-            )
-        )
+        following = select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
+        sequence = func.pg_get_serial_sequence(table.name, "id")
+        session.execute(select(func.setval(sequence, following, false())))
 
 
 def _members(rng: random.Random, today: date) -> list[dict[str, Any]]:

@@ -157,6 +157,22 @@ def test_a_wrong_header_and_bad_encoding_are_refused_with_a_message(collector, d
     assert count(db, Meeting) == 0
 
 
+def test_a_repeated_or_empty_header_column_and_a_local_date_are_named(collector, db):
+    _member, _facility, token = certificate_register(db)
+
+    repeated = upload(collector, token, "meetings", b"body,held_on,held_on\nboard,2024-01-01,\n")
+    empty = upload(collector, token, "meetings", b"body,,held_on\nboard,,2024-01-01\n")
+    local = upload(collector, token, "meetings", b"body,held_on\nboard,31/01/2024\n")
+
+    assert "Column held_on appears 2 times." in repeated.json["errors"]["header"]
+    assert "Column 2 has no name." in empty.json["errors"]["header"]
+    assert not any("[]" in line for line in repeated.json["errors"]["header"])
+    assert local.json["errors"]["rows"]["2"]["held_on"] == [
+        "Not a valid date: write it as YYYY-MM-DD, e.g. 2026-01-31."
+    ]
+    assert count(db, Meeting) == 0
+
+
 def test_auditing_firms_import_with_the_countries_they_operate_in(collector, db):
     _member, _facility, token = certificate_register(db)
     data = b"name,accredited_on,accreditation_ends_on,countries\nCert Ltd,2020-01-01,,de;FR\n"
@@ -218,7 +234,10 @@ def test_the_upload_page_lists_each_error_and_imports_nothing(collector, db):
 
     text = answer.get_data(as_text=True)
     assert answer.status_code == 422
-    assert "<td>2</td><td>held_on</td><td>Not a valid date.</td>" in text
+    assert (
+        "<td>2</td><td>held_on</td><td>Not a valid date: write it as YYYY-MM-DD, e.g. 2026-01-31.</td>"
+        in text
+    )
     assert "<td>3</td><td>body</td>" in text
     assert count(db, Meeting) == 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from typing import Any
 
 from marshmallow import ValidationError
@@ -62,17 +63,9 @@ def parse_csv(
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
     if header != kind.columns:
-        missing = [c for c in kind.columns if c not in header]
-        unknown = [c for c in header if c not in kind.columns]
         raise ImportError_(
             "The header row does not match the template: download it and keep its first row.",
-            {
-                "header": [
-                    f"Expected: {','.join(kind.columns)}",
-                    f"Missing: {missing}",
-                    f"Unknown: {unknown}",
-                ]
-            },
+            {"header": [f"Expected: {','.join(kind.columns)}", *header_problems(kind, header)]},
         )
     reader.fieldnames = header
     raw: list[dict[str, str]] = []
@@ -86,6 +79,24 @@ def parse_csv(
     if not raw:
         raise ImportError_("The file has a header but no rows.", {"file": ["No rows."]})
     return raw, shape
+
+
+def header_problems(kind: RecordKind, header: list[str]) -> list[str]:
+    """Name what is wrong with a header row: empty or repeated names, missing or unknown ones."""
+    counts = Counter(header)
+    problems = [f"Column {n} has no name." for n, name in enumerate(header, start=1) if not name]
+    problems += [
+        f"Column {name} appears {k} times." for name, k in counts.items() if name and k > 1
+    ]
+    missing = [c for c in kind.columns if c not in counts]
+    unknown = [c for c in counts if c and c not in kind.columns]
+    if missing:
+        problems.append(f"Missing: {', '.join(missing)}.")
+    if unknown:
+        problems.append(f"Unknown: {', '.join(unknown)}.")
+    if not problems:
+        problems.append("The columns are in another order than the template's.")
+    return problems
 
 
 def validate_rows(

@@ -66,8 +66,16 @@ def _countries(value: str) -> str:
     return code
 
 
-def _optional_date() -> fields.Date:
-    return fields.Date(load_default=None, allow_none=True)
+# A spreadsheet writes dates its own way (31/01/2026): name the one format we read.
+DATE_ERROR = "Not a valid date: write it as YYYY-MM-DD, e.g. 2026-01-31."
+
+
+def date_field(*, required: bool = True) -> fields.Date:
+    """Return an ISO date field whose error names the expected format."""
+    invalid = {"invalid": DATE_ERROR}
+    if required:
+        return fields.Date(required=True, error_messages=invalid)
+    return fields.Date(load_default=None, allow_none=True, error_messages=invalid)
 
 
 def _ordered(first: str, then: str, words: str) -> Callable[..., None]:
@@ -94,8 +102,8 @@ class MemberRow(Row):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     membership_class = fields.String(required=True, validate=validate.OneOf(MEMBERSHIP_CLASSES))
     country = Country(required=True)
-    joined_on = fields.Date(required=True)
-    left_on = _optional_date()
+    joined_on = date_field()
+    left_on = date_field(required=False)
     _order = _ordered("joined_on", "left_on", "left_on")
 
 
@@ -108,8 +116,8 @@ class FacilityRow(Row):
 
 class AuditingFirmRow(Row):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    accredited_on = fields.Date(required=True)
-    accreditation_ends_on = _optional_date()
+    accredited_on = date_field()
+    accreditation_ends_on = date_field(required=False)
     countries = ListOf(_countries, required=True)
     _order = _ordered("accredited_on", "accreditation_ends_on", "accreditation_ends_on")
 
@@ -120,9 +128,9 @@ class CertificateRow(Row):
     standard = fields.String(required=True, validate=validate.OneOf(STANDARDS))
     kind = fields.String(required=True, validate=validate.OneOf(CERTIFICATE_KINDS))
     audit_type = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    issued_on = fields.Date(required=True)
-    expires_on = fields.Date(required=True)
-    withdrawn_on = _optional_date()
+    issued_on = date_field()
+    expires_on = date_field()
+    withdrawn_on = date_field(required=False)
     auditing_firm = fields.String(load_default=None, allow_none=True)
     facility_ids = ListOf(int, load_default=list)
     external_certifications = ListOf(load_default=list)
@@ -134,12 +142,12 @@ class TrainingRow(Row):
     person_key = fields.String(required=True, validate=validate.Length(min=1, max=64))
     role = fields.String(required=True, validate=validate.OneOf(TRAINING_ROLES))
     course = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    completed_on = fields.Date(required=True)
+    completed_on = date_field()
 
 
 class MeetingRow(Row):
     body = fields.String(required=True, validate=validate.OneOf(MEETING_BODIES))
-    held_on = fields.Date(required=True)
+    held_on = date_field()
 
 
 class CaseStudyRow(Row):

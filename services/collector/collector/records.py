@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from collector.changes import record_change
 from collector.imports import ImportError_, validate_rows
-from collector.kinds import RecordKind, check_rows, record_values, text, update_values
+from collector.kinds import RecordKind, check_rows, date_field, record_values, text, update_values
 from outcomes.config import Settings
 from outcomes.models import ExternalCertification, User
 from outcomes.schemas import Strict
@@ -77,8 +77,8 @@ class ExternalCertificationSchema(Strict):
         ],
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    valid_from = fields.Date(required=True)
-    valid_until = fields.Date(load_default=None, allow_none=True)
+    valid_from = date_field()
+    valid_until = date_field(required=False)
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:

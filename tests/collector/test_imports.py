@@ -235,8 +235,8 @@ def test_the_upload_page_lists_each_error_and_imports_nothing(collector, db):
     text = answer.get_data(as_text=True)
     assert answer.status_code == 422
     assert (
-        "<td>2</td><td>held_on</td><td>Not a valid date: write it as YYYY-MM-DD, e.g. 2026-01-31.</td>"
-        in text
+        "<td>2</td><td>held_on</td><td>Not a valid date: write it as YYYY-MM-DD, "
+        "e.g. 2026-01-31.</td>" in text
     )
     assert "<td>3</td><td>body</td>" in text
     assert count(db, Meeting) == 0

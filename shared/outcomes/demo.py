@@ -165,6 +165,7 @@ def _members(rng: random.Random, today: date) -> list[dict[str, Any]]:
             members.append(
                 {
                     "id": number,
+                    "code": f"M-{number:04d}",
                     "name": f"Demo {membership_class.split()[0]} member {number:03d} ({country})",
                     "membership_class": membership_class,
                     "country": country,
@@ -186,6 +187,7 @@ def _facilities(rng: random.Random, members: list[dict[str, Any]]) -> list[dict[
             facilities.append(
                 {
                     "id": len(facilities) + 1,
+                    "code": f"F-{len(facilities) + 1:04d}",
                     "member_id": member["id"],
                     "name": f"Demo site {len(facilities) + 1:04d}",
                     "country": country,

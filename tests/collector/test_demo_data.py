@@ -2,6 +2,7 @@
 
 from sqlalchemy import select
 
+from collector.kinds import KINDS
 from outcomes.demo import load_demo
 from outcomes.models import Application, Member
 from tests.factories import make_account
@@ -34,3 +35,17 @@ def test_the_first_approval_after_loading_the_demo_adds_a_member(collector, db):
 
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.json["member_id"] > newest
+
+
+def test_every_templates_example_row_imports_as_it_is_on_the_demo_data(collector, db):
+    token = demo_with_staff(db)
+
+    for kind in KINDS:  # members before the facilities and certificates that name them
+        template = collector.get(f"/api/v1/imports/{kind}/template.csv", headers=auth(token))
+        answer = collector.post(
+            f"/api/v1/imports/{kind}",
+            data=template.data,
+            content_type="text/csv",
+            headers=auth(token),
+        )
+        assert answer.status_code == 201, (kind, answer.json)

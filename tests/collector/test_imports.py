@@ -192,6 +192,8 @@ def with_ids(template: bytes, member_id: int, facility_id: int) -> bytes:
         )
         if "name" in row and row["name"] == "Audit AG" and "countries" in row:
             row["name"] = "Audit AG 2"
+        if "auditing_firm" in row:
+            row["auditing_firm"] = "Audit AG"
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]))
     writer.writeheader()

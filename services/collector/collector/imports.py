@@ -62,10 +62,11 @@ def parse_csv(
         )
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
-    if header != kind.columns:
+    problems = header_problems(kind, header)
+    if problems:
         raise ImportError_(
             "The header row does not match the template: download it and keep its first row.",
-            {"header": [f"Expected: {','.join(kind.columns)}", *header_problems(kind, header)]},
+            {"header": [f"Expected: {','.join(kind.columns)}", *problems]},
         )
     reader.fieldnames = header
     raw: list[dict[str, str]] = []
@@ -82,20 +83,22 @@ def parse_csv(
 
 
 def header_problems(kind: RecordKind, header: list[str]) -> list[str]:
-    """Name what is wrong with a header row: empty or repeated names, missing or unknown ones."""
+    """Name what is wrong with a header row: empty, repeated, missing or unknown names.
+
+    Columns may come in any order, and optional ones may be left out (files written before a
+    column was added still import).
+    """
     counts = Counter(header)
     problems = [f"Column {n} has no name." for n, name in enumerate(header, start=1) if not name]
     problems += [
         f"Column {name} appears {k} times." for name, k in counts.items() if name and k > 1
     ]
-    missing = [c for c in kind.columns if c not in counts]
+    missing = [c for c in kind.required_columns if c not in counts]
     unknown = [c for c in counts if c and c not in kind.columns]
     if missing:
         problems.append(f"Missing: {', '.join(missing)}.")
     if unknown:
         problems.append(f"Unknown: {', '.join(unknown)}.")
-    if not problems:
-        problems.append("The columns are in another order than the template's.")
     return problems
 
 

@@ -12,7 +12,7 @@ from collector.api.common import BEARER, document_errors
 from collector.auth import current_user, require
 from collector.context import db, settings
 from collector.imports import ImportError_
-from collector.kinds import KINDS, RecordKind, record_values
+from collector.kinds import KINDS, ListQuerySchema, RecordKind, list_records, record_values
 from collector.records import update_record
 from outcomes.schemas import Strict
 
@@ -36,6 +36,25 @@ class RecordSchema(Schema):
     values = fields.Dict(keys=fields.String(), values=fields.String())
 
 
+class ListedRecordSchema(Schema):
+    """A record in a list: its id and its values, related records by name."""
+
+    id = fields.Integer()
+    values = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class RecordListSchema(Schema):
+    """One page of a kind's records; related records are shown by name, not id."""
+
+    kind = fields.String()
+    total = fields.Integer(metadata={"description": "How many records match q."})
+    page = fields.Integer()
+    pages = fields.Integer()
+    per_page = fields.Integer()
+    sort = fields.String()
+    records = fields.List(fields.Nested(ListedRecordSchema))
+
+
 class RecordChangeSchema(Strict):
     """A record's new values: every column of the kind's CSV template, as in an import row."""
 
@@ -49,10 +68,34 @@ class RecordChangeSchema(Strict):
     )
 
 
-def _found(kind: str, record_id: int) -> tuple[RecordKind, dict[str, str]]:
+def _kind(kind: str) -> RecordKind:
     found = KINDS.get(kind)
     if found is None:
         abort(404, message=f"Unknown kind {kind!r}; use one of: {', '.join(sorted(KINDS))}.")
+    return found
+
+
+@blp.route("/<string:kind>")
+class Records(MethodView):
+    """The records of one kind, searched, sorted and paged."""
+
+    @require("staff")
+    @blp.doc(security=BEARER, parameters=PATH)
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200, RecordListSchema)
+    @document_errors(blp, 401, 403, 404, 422)
+    def get(self, asked: dict[str, Any], kind: str) -> dict[str, Any]:
+        """List records whose values or related names contain q; sort by a column; page."""
+        found = _kind(kind)
+        try:
+            listed = list_records(db(), found, **asked)
+        except ValueError as wrong:
+            abort(422, message=str(wrong), errors={"query": {"sort": [str(wrong)]}})
+        return {"kind": kind, "pages": listed.pages, **vars(listed)}
+
+
+def _found(kind: str, record_id: int) -> tuple[RecordKind, dict[str, str]]:
+    found = _kind(kind)
     values = record_values(db(), found, record_id)
     if values is None:
         abort(404, message=f"No {found.singular} {record_id}.")

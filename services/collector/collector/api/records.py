@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 
 from collector.api.common import BEARER, document_errors
 from collector.auth import current_user, require
@@ -80,8 +80,8 @@ class Records(MethodView):
     """The records of one kind, searched, sorted and paged."""
 
     @require("staff")
-    @blp.doc(security=BEARER, parameters=PATH)
-    @blp.arguments(ListQuerySchema, location="query")
+    @blp.doc(security=BEARER)  # parameters here would hide q, page and sort
+    @blp.arguments(ListQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, RecordListSchema)
     @document_errors(blp, 401, 403, 404, 422)
     def get(self, asked: dict[str, Any], kind: str) -> dict[str, Any]:

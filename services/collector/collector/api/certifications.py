@@ -33,6 +33,10 @@ class CertificationRecordSchema(Schema):
     name = fields.String()
     valid_from = fields.Date()
     valid_until = fields.Date(allow_none=True)
+    warnings = fields.List(
+        fields.String(),
+        metadata={"description": "Data-quality warnings, e.g. a published figure becoming 0."},
+    )
 
 
 class CertificationChangeSchema(ExternalCertificationSchema):
@@ -49,15 +53,22 @@ def _found(certification_id: int) -> ExternalCertification:
     return found
 
 
-def _save(data: dict[str, Any], found: ExternalCertification | None) -> ExternalCertification:
+def _save(data: dict[str, Any], found: ExternalCertification | None) -> dict[str, Any]:
     session = db()
     try:
-        return save_external_certification(
+        saved, warnings = save_external_certification(
             session, settings(), data, staff=current_user(), found=found
         )
     except ValidationError as invalid:
         session.rollback()
         abort(422, message="The scheme needs correcting.", errors={"json": invalid.messages})
+    return _answer(saved, warnings)
+
+
+def _answer(found: ExternalCertification, warnings: list[str]) -> dict[str, Any]:
+    """Return a scheme with the warnings its change raised."""
+    columns = ("id", "code", "name", "valid_from", "valid_until")
+    return {**{c: getattr(found, c) for c in columns}, "warnings": warnings}
 
 
 @blp.route("")
@@ -79,7 +90,7 @@ class Certifications(MethodView):
     @blp.arguments(ExternalCertificationSchema)
     @blp.response(201, CertificationRecordSchema)
     @document_errors(blp, 401, 403, 422)
-    def post(self, body: dict[str, Any]) -> ExternalCertification:
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Add a scheme (its code is how certificate imports name it)."""
         return _save(_text(body), None)
 
@@ -101,7 +112,7 @@ class Certification(MethodView):
     @blp.arguments(CertificationChangeSchema)
     @blp.response(200, CertificationRecordSchema)
     @document_errors(blp, 401, 403, 404, 422)
-    def put(self, body: dict[str, Any], certification_id: int) -> ExternalCertification:
+    def put(self, body: dict[str, Any], certification_id: int) -> dict[str, Any]:
         """Change a scheme's name or validity; what certificates leverage is recounted."""
         return _save(_text(body), _found(certification_id))
 
@@ -114,13 +125,13 @@ class Retirement(MethodView):
     @blp.doc(security=BEARER)
     @blp.response(200, CertificationRecordSchema)
     @document_errors(blp, 401, 403, 404)
-    def post(self, certification_id: int) -> ExternalCertification:
+    def post(self, certification_id: int) -> dict[str, Any]:
         """Recognise the scheme until today: certificates issued later no longer leverage it."""
         found = _found(certification_id)
-        retire_external_certification(
+        warnings = retire_external_certification(
             db(), settings(), found, staff=current_user(), on=date.today()
         )
-        return found
+        return _answer(found, warnings)
 
 
 def _text(body: dict[str, Any]) -> dict[str, Any]:

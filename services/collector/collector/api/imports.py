@@ -9,11 +9,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 
-from collector.api.common import BEARER, document_errors
+from collector.api.common import BEARER, KIND_PARAMETER, document_errors, record_kind
 from collector.auth import current_user, require
 from collector.context import db, settings
 from collector.imports import ImportError_, import_rows, template_csv
-from collector.kinds import KINDS
 
 blp = Blueprint("imports", __name__, description="CSV imports of programme records")
 
@@ -46,16 +45,6 @@ def uploaded_bytes() -> bytes:
     return upload.read() if upload is not None else request.get_data()
 
 
-KIND = [
-    {
-        "in": "path",
-        "name": "kind",
-        "required": True,
-        "schema": {"type": "string", "enum": sorted(KINDS)},
-    }
-]
-
-
 @blp.route("/<string:kind>/template.csv")
 class Template(MethodView):
     """The CSV template of one kind."""
@@ -63,7 +52,7 @@ class Template(MethodView):
     @require("staff")
     @blp.doc(
         security=BEARER,
-        parameters=KIND,
+        parameters=KIND_PARAMETER,
         responses={
             "200": {
                 "description": "The header and one example row (it imports on the demo data).",
@@ -74,10 +63,7 @@ class Template(MethodView):
     @document_errors(blp, 401, 403, 404)
     def get(self, kind: str) -> Response:
         """Download a kind's CSV template: its header and one example row."""
-        found = KINDS.get(kind)
-        if found is None:
-            abort(404, message=f"Unknown kind {kind!r}; use one of: {', '.join(sorted(KINDS))}.")
-        return Response(template_csv(found), mimetype="text/csv")
+        return Response(template_csv(record_kind(kind)), mimetype="text/csv")
 
 
 @blp.route("/<string:kind>")
@@ -88,15 +74,13 @@ class Import(MethodView):
     @blp.doc(
         security=BEARER,
         requestBody=CSV_BODY,
-        parameters=KIND,
+        parameters=KIND_PARAMETER,
     )
     @blp.response(201, ImportResultSchema)
     @document_errors(blp, 401, 403, 404, 413, 422)
     def post(self, kind: str) -> dict[str, Any]:
         """Import a CSV file whole; on any bad row nothing is written and each error is named."""
-        found = KINDS.get(kind)
-        if found is None:
-            abort(404, message=f"Unknown kind {kind!r}; use one of: {', '.join(sorted(KINDS))}.")
+        found = record_kind(kind)
         session = db()
         try:
             imported = import_rows(

@@ -8,24 +8,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE, Schema, fields
 
-from collector.api.common import BEARER, document_errors
+from collector.api.common import BEARER, KIND_PARAMETER, document_errors, record_kind
 from collector.auth import current_user, require
 from collector.context import db, settings
 from collector.imports import ImportError_
-from collector.kinds import KINDS, ListQuerySchema, RecordKind, list_records, record_values
+from collector.kinds import ListQuerySchema, RecordKind, list_records, record_values
 from collector.records import update_record
 from outcomes.schemas import Strict
 
 blp = Blueprint("records", __name__, description="Programme records, one at a time")
-
-PATH = [
-    {
-        "in": "path",
-        "name": "kind",
-        "required": True,
-        "schema": {"type": "string", "enum": sorted(KINDS)},
-    }
-]
 
 
 class RecordSchema(Schema):
@@ -68,13 +59,6 @@ class RecordChangeSchema(Strict):
     )
 
 
-def _kind(kind: str) -> RecordKind:
-    found = KINDS.get(kind)
-    if found is None:
-        abort(404, message=f"Unknown kind {kind!r}; use one of: {', '.join(sorted(KINDS))}.")
-    return found
-
-
 @blp.route("/<string:kind>")
 class Records(MethodView):
     """The records of one kind, searched, sorted and paged."""
@@ -86,7 +70,7 @@ class Records(MethodView):
     @document_errors(blp, 401, 403, 404, 422)
     def get(self, asked: dict[str, Any], kind: str) -> dict[str, Any]:
         """List records whose values or related names contain q; sort by a column; page."""
-        found = _kind(kind)
+        found = record_kind(kind)
         try:
             listed = list_records(db(), found, **asked)
         except ValueError as wrong:
@@ -95,7 +79,7 @@ class Records(MethodView):
 
 
 def _found(kind: str, record_id: int) -> tuple[RecordKind, dict[str, str]]:
-    found = _kind(kind)
+    found = record_kind(kind)
     values = record_values(db(), found, record_id)
     if values is None:
         abort(404, message=f"No {found.singular} {record_id}.")
@@ -107,7 +91,7 @@ class Record(MethodView):
     """One certificate, facility, auditing firm, training, meeting, case study or member."""
 
     @require("staff")
-    @blp.doc(security=BEARER, parameters=PATH)
+    @blp.doc(security=BEARER, parameters=KIND_PARAMETER)
     @blp.response(200, RecordSchema)
     @document_errors(blp, 401, 403, 404)
     def get(self, kind: str, record_id: int) -> dict[str, Any]:
@@ -116,7 +100,7 @@ class Record(MethodView):
         return {"kind": kind, "id": record_id, "values": values}
 
     @require("staff")
-    @blp.doc(security=BEARER, parameters=PATH)
+    @blp.doc(security=BEARER, parameters=KIND_PARAMETER)
     @blp.arguments(RecordChangeSchema)
     @blp.response(200, RecordSchema)
     @document_errors(blp, 401, 403, 404, 422)

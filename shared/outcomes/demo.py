@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pycountry
-from sqlalchemy import func, insert, select
+from sqlalchemy import false, func, insert, select
 from sqlalchemy.orm import Session
 
 from outcomes import models as m
@@ -133,7 +133,20 @@ def load_demo(session: Session, *, today: date | None = None) -> dict[str, int]:
     for target, batch in rows.items():
         session.execute(insert(target), batch)
     _surveys(session, rng, members)
+    _advance_id_sequences(session, [t.__table__ if hasattr(t, "__table__") else t for t in rows])
     return {getattr(t, "__tablename__", getattr(t, "name", "")): len(b) for t, b in rows.items()}
+
+
+def _advance_id_sequences(session: Session, tables: list[Any]) -> None:
+    """Move PostgreSQL's id sequences past the ids given explicitly, so new rows get free ids."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite takes the next id from the table itself
+    for table in tables:
+        if "id" not in table.c:
+            continue
+        following = select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
+        sequence = func.pg_get_serial_sequence(table.name, "id")
+        session.execute(select(func.setval(sequence, following, false())))
 
 
 def _members(rng: random.Random, today: date) -> list[dict[str, Any]]:
@@ -152,6 +165,7 @@ def _members(rng: random.Random, today: date) -> list[dict[str, Any]]:
             members.append(
                 {
                     "id": number,
+                    "code": f"M-{number:04d}",
                     "name": f"Demo {membership_class.split()[0]} member {number:03d} ({country})",
                     "membership_class": membership_class,
                     "country": country,
@@ -173,6 +187,7 @@ def _facilities(rng: random.Random, members: list[dict[str, Any]]) -> list[dict[
             facilities.append(
                 {
                     "id": len(facilities) + 1,
+                    "code": f"F-{len(facilities) + 1:04d}",
                     "member_id": member["id"],
                     "name": f"Demo site {len(facilities) + 1:04d}",
                     "country": country,

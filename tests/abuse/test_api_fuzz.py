@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from sqlalchemy import select
 
 from collector import create_app
-from outcomes.models import Meeting, SurveyQuestion, SurveyResponse
+from outcomes.models import ExternalCertification, Meeting, SurveyQuestion, SurveyResponse
 from tests.factories import make_account, make_survey
 
 APPLICATION = {
@@ -25,6 +25,7 @@ APPLICATION = {
 }
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
 MEETINGS_CSV = b"body,held_on\nboard,2024-02-15\n"
+SCHEME = {"code": "ISO45001", "name": "ISO 45001", "valid_from": "2018-03-12"}
 QUESTION = {"key": "water_use", "label": "Water used", "type": "decimal", "aggregation": "sum"}
 # Each operation: its caller, the path parameter that names a stored object, and a body the API
 # accepts. Random ids and bodies mostly name nothing or fail validation; the known ones reach
@@ -81,6 +82,25 @@ OPERATIONS = {
     ("GET", "/api/v1/exports/answers.csv"): ("staff", None, None),
     ("GET", "/api/v1/exports/responses.csv"): ("staff", None, None),
     ("GET", "/api/v1/exports/responses.xlsx"): ("staff", None, None),
+    ("GET", "/api/v1/imports/{kind}/template.csv"): ("staff", "kind", None),
+    ("GET", "/api/v1/records/{kind}"): ("staff", "kind", None),
+    ("GET", "/api/v1/external-certifications"): ("staff", None, None),
+    ("POST", "/api/v1/external-certifications"): ("staff", None, SCHEME),
+    ("GET", "/api/v1/external-certifications/{certification_id}"): (
+        "staff",
+        "certification",
+        None,
+    ),
+    ("PUT", "/api/v1/external-certifications/{certification_id}"): (
+        "staff",
+        "certification",
+        {"name": "ISO 14001:2015", "valid_from": "2015-09-15"},
+    ),
+    ("POST", "/api/v1/external-certifications/{certification_id}/retire"): (
+        "staff",
+        "certification",
+        None,
+    ),
 }
 EXAMPLES = 100
 # What a JSON Schema cannot say (a reason required only to reject, a survey's questions that are
@@ -104,7 +124,8 @@ def api(settings, db):
     make_survey(db)
     draft = make_survey(db, year=2027, status="draft")
     meeting = Meeting(body="board", held_on=date(2024, 2, 15))
-    db.add(meeting)
+    scheme = ExternalCertification(code="ISO14001", name="ISO 14001", valid_from=date(2015, 1, 1))
+    db.add_all([meeting, scheme])
     tokens = {"member": make_account(db), "staff": make_account(db, role="staff")}
     db.commit()
     question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
@@ -125,6 +146,7 @@ def api(settings, db):
         "definition": {"definition_id": draft.id},
         "question": {"definition_id": draft.id, "question_id": question},
         "response": {"response_id": db.scalar(select(SurveyResponse.id))},
+        "certification": {"certification_id": scheme.id},
     }
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app), tokens, known
 

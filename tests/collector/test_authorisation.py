@@ -41,6 +41,8 @@ MATRIX = {
     ("POST", "/api/v1/aggregations", None): (401, 403, 403, 202),
     ("GET", "/api/v1/aggregations/{job}", None): (401, 403, 403, 200),
     ("POST", "/api/v1/imports/{kind}", "csv"): (401, 403, 403, 201),
+    ("GET", "/api/v1/imports/{kind}/template.csv", None): (401, 403, 403, 200),
+    ("GET", "/api/v1/records/{kind}", None): (401, 403, 403, 200),
     ("GET", "/api/v1/records/{kind}/{record_id}", None): (401, 403, 403, 200),
     ("PUT", "/api/v1/records/{kind}/{record_id}", "meeting"): (401, 403, 403, 200),
     ("GET", "/api/v1/survey-definitions", None): (401, 403, 403, 200),
@@ -71,6 +73,21 @@ MATRIX = {
     ("GET", "/api/v1/exports/answers.csv", None): (401, 403, 403, 200),
     ("GET", "/api/v1/exports/responses.csv", None): (401, 403, 403, 200),
     ("GET", "/api/v1/exports/responses.xlsx", None): (401, 403, 403, 200),
+    ("GET", "/api/v1/external-certifications", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/external-certifications", "new_scheme"): (401, 403, 403, 201),
+    ("GET", "/api/v1/external-certifications/{certification_id}", None): (401, 403, 403, 200),
+    ("PUT", "/api/v1/external-certifications/{certification_id}", "scheme_change"): (
+        401,
+        403,
+        403,
+        200,
+    ),
+    ("POST", "/api/v1/external-certifications/{certification_id}/retire", None): (
+        401,
+        403,
+        403,
+        200,
+    ),
 }
 BODIES = {
     "application": APPLICATION,
@@ -87,6 +104,8 @@ BODIES = {
         "aggregation": "sum",
     },
     "accept": {"decision": "accept"},
+    "new_scheme": {"code": "ISO45001", "name": "ISO 45001", "valid_from": "2018-03-12"},
+    "scheme_change": {"name": "ISO 14001:2015", "valid_from": "2015-09-15"},
 }
 
 
@@ -108,13 +127,15 @@ def world(collector, db):
     job = db.scalar(select(Outbox.job_id))
     writing(db)  # a worker may have published since the read above
     meeting = Meeting(body="board", held_on=date(2024, 2, 15))
-    db.add(meeting)
+    scheme = ExternalCertification(code="ISO14001", name="ISO 14001", valid_from=date(2015, 1, 1))
+    db.add_all([meeting, scheme])
     db.commit()
     ids = {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
     question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
     return tokens, {
         **ids,
         "record_id": meeting.id,
+        "certification_id": scheme.id,
         "definition_id": draft.id,
         "question_id": question,
         "response_id": db.scalar(select(SurveyResponse.id)),

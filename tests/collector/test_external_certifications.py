@@ -4,9 +4,11 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from outcomes.models import AuditLog, ExternalCertification, Outbox
+from outcomes.models import AuditLog, ExternalCertification, Outbox, certificate_external
+from tests.collector.test_imports import certificate_register
 from tests.collector.test_staff_pages import signed_in_staff
 from tests.collector.web import post_form
+from tests.factories import make_account, make_certificate
 
 PAGE = "/staff/external-certifications"
 ISO = {"code": "ISO14001", "name": "ISO 14001", "valid_from": "2015-01-01"}
@@ -75,3 +77,71 @@ def test_a_bad_scheme_is_refused_field_by_field_and_nothing_saved(collector, db)
     assert "Missing data for required field." in missing.get_data(as_text=True)
     assert [row.code for row in listed(db)] == ["ISO14001"]
     assert collector.get(f"{PAGE}/999999").status_code == 404
+
+
+def test_staff_keep_the_schemes_by_api_and_the_imports_page_links_to_them(collector, db):
+    token = make_account(db, role="staff")
+    db.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    api = "/api/v1/external-certifications"
+
+    added = collector.post(api, json=ISO, headers=headers)
+    again = collector.post(api, json=ISO, headers=headers)
+    backwards = collector.post(
+        api,
+        json={**ISO, "code": "SA8000", "valid_until": "2010-01-01"},
+        headers=headers,
+    )
+    path = f"{api}/{added.json['id']}"
+    changed = collector.put(
+        path, json={"name": "ISO 14001:2015", "valid_from": "2016-01-01"}, headers=headers
+    )
+    retired = collector.post(f"{path}/retire", headers=headers)
+    everything = collector.get(api, headers=headers)
+
+    assert added.status_code == 201, added.json
+    assert (
+        again.status_code == 422
+        and "already on the list" in again.json["errors"]["json"]["code"][0]
+    )
+    assert backwards.status_code == 422
+    assert changed.json["name"] == "ISO 14001:2015"
+    assert retired.json["valid_until"] == date.today().isoformat()
+    assert [c["code"] for c in everything.json] == ["ISO14001"]
+    assert db.scalar(select(func.count()).select_from(Outbox)) == 3  # add, change, retire
+    signed_in_staff(collector, db)
+    assert 'id="external-certifications-link"' in collector.get("/staff/imports").get_data(
+        as_text=True
+    )
+
+
+def test_recognising_a_scheme_from_today_warns_that_the_leverage_figure_becomes_zero(collector, db):
+    member, _facility, token = certificate_register(db)
+    certificate = make_certificate(db, member=member, issued_on=date(2024, 5, 1))
+    scheme = db.scalars(select(ExternalCertification)).one()
+    db.execute(
+        certificate_external.insert().values(
+            certificate_id=certificate.id, external_certification_id=scheme.id
+        )
+    )
+    db.commit()
+    path = f"/api/v1/external-certifications/{scheme.id}"
+    headers = {"Authorization": f"Bearer {token}"}
+
+    renamed = collector.put(
+        path, json={"name": "ISO 14001:2015", "valid_from": "2015-01-01"}, headers=headers
+    )
+    moved = collector.put(
+        path,
+        json={"name": "ISO 14001:2015", "valid_from": date.today().isoformat()},
+        headers=headers,
+    )
+
+    assert renamed.json["warnings"] == []
+    assert len(moved.json["warnings"]) == 2
+    assert "ISO14001" in moved.json["warnings"][0] and "0.0 %" in moved.json["warnings"][0]
+    assert "leverage figure becomes 0.0 %" in moved.json["warnings"][1]
+    audit = db.scalars(
+        select(AuditLog).where(AuditLog.object_type == "external_certification")
+    ).all()
+    assert audit[-1].details["warnings"] == moved.json["warnings"]

@@ -157,6 +157,22 @@ def test_a_wrong_header_and_bad_encoding_are_refused_with_a_message(collector, d
     assert count(db, Meeting) == 0
 
 
+def test_a_repeated_or_empty_header_column_and_a_local_date_are_named(collector, db):
+    _member, _facility, token = certificate_register(db)
+
+    repeated = upload(collector, token, "meetings", b"body,held_on,held_on\nboard,2024-01-01,\n")
+    empty = upload(collector, token, "meetings", b"body,,held_on\nboard,,2024-01-01\n")
+    local = upload(collector, token, "meetings", b"body,held_on\nboard,31/01/2024\n")
+
+    assert "Column held_on appears 2 times." in repeated.json["errors"]["header"]
+    assert "Column 2 has no name." in empty.json["errors"]["header"]
+    assert not any("[]" in line for line in repeated.json["errors"]["header"])
+    assert local.json["errors"]["rows"]["2"]["held_on"] == [
+        "Not a valid date: write it as YYYY-MM-DD, e.g. 2026-01-31."
+    ]
+    assert count(db, Meeting) == 0
+
+
 def test_auditing_firms_import_with_the_countries_they_operate_in(collector, db):
     _member, _facility, token = certificate_register(db)
     data = b"name,accredited_on,accreditation_ends_on,countries\nCert Ltd,2020-01-01,,de;FR\n"
@@ -176,6 +192,8 @@ def with_ids(template: bytes, member_id: int, facility_id: int) -> bytes:
         )
         if "name" in row and row["name"] == "Audit AG" and "countries" in row:
             row["name"] = "Audit AG 2"
+        if "auditing_firm" in row:
+            row["auditing_firm"] = "Audit AG"
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -218,7 +236,10 @@ def test_the_upload_page_lists_each_error_and_imports_nothing(collector, db):
 
     text = answer.get_data(as_text=True)
     assert answer.status_code == 422
-    assert "<td>2</td><td>held_on</td><td>Not a valid date.</td>" in text
+    assert (
+        "<td>2</td><td>held_on</td><td>Not a valid date: write it as YYYY-MM-DD, "
+        "e.g. 2026-01-31.</td>" in text
+    )
     assert "<td>3</td><td>body</td>" in text
     assert count(db, Meeting) == 0
 
@@ -251,3 +272,58 @@ def test_staff_record_one_certificate_by_form_with_the_same_checks_as_an_import(
     assert recorded.status_code == 302
     listing = collector.get("/staff/records/certificates").get_data(as_text=True)
     assert "<td>PS-9</td>" in listing
+
+
+def test_asi_shaped_registers_import_by_codes_and_names_without_looking_up_ids(collector, db):
+    _member, _facility, token = certificate_register(db)
+    files = {
+        "members": "code,name,membership_class,country,joined_on\n"
+        "M-0042,Alu Rheinfelden,Production & Transformation,DE,2019-04-01\n"
+        "M-0043,Twin Ltd,Industrial Users,GB,2020-01-01\n"
+        "M-0044,Twin Ltd,Civil Society,GB,2020-01-01\n",
+        "facilities": "code,member_id,name,country,people\n"
+        "F-RH-1,M-0042,Smelter,DE,300\n"
+        "F-RH-2,Alu Rheinfelden,Casthouse,DE,120\n",
+        "auditing_firms": "name,accredited_on,countries\nCert Partners,2018-01-01,DE\n",
+        "certificates": f"{HEADER}\n"
+        "PS-42,Alu Rheinfelden,PS,full,initial,2024-05-01,2027-05-01,,Cert Partners,"
+        "F-RH-1;F-RH-2,ISO14001\n",
+    }
+
+    for kind, text in files.items():
+        answer = upload(collector, token, kind, text.encode())
+        assert answer.status_code == 201, (kind, answer.json)
+
+    certificate = db.scalars(select(Certificate).where(Certificate.number == "PS-42")).one()
+    covered = db.scalars(
+        select(Facility.code)
+        .join(certificate_facility, certificate_facility.c.facility_id == Facility.id)
+        .where(certificate_facility.c.certificate_id == certificate.id)
+    )
+    assert sorted(covered) == ["F-RH-1", "F-RH-2"]
+    listed = collector.get("/api/v1/records/certificates?q=PS-42", headers=auth(token)).json
+    assert listed["records"][0]["values"]["member_id"] == "Alu Rheinfelden"
+    assert listed["records"][0]["values"]["facility_ids"] == "Casthouse;Smelter"
+
+
+def test_a_name_two_members_share_or_an_unknown_code_is_refused_by_name(collector, db):
+    _member, _facility, token = certificate_register(db)
+    upload(
+        collector,
+        token,
+        "members",
+        b"code,name,membership_class,country,joined_on\n"
+        b"M-1,Twin Ltd,Industrial Users,GB,2020-01-01\nM-2,Twin Ltd,Civil Society,GB,2020-01-01\n",
+    )
+
+    answer = upload(
+        collector,
+        token,
+        "facilities",
+        b"member_id,name,country,people\nTwin Ltd,Plant,GB,3\nM-9,Plant,GB,3\nM-2,Plant,GB,3\n",
+    )
+
+    rows = answer.json["errors"]["rows"]
+    assert set(rows) == {"2", "3"}
+    assert rows["2"]["member_id"] == ["2 members are named 'Twin Ltd': give the code."]
+    assert rows["3"]["member_id"] == ["No member with code or name 'M-9'."]

@@ -173,3 +173,29 @@ def test_a_facility_covered_by_a_certificate_keeps_its_member(collector, db):
     assert "PS-1 cover this facility" in moved.json["errors"]["json"]["values"]["member_id"][0]
     assert counted.status_code == 200
     assert counted.json["values"]["people"] == "310"
+
+
+def test_the_records_api_searches_sorts_and_pages_and_refuses_a_bad_sort(collector, db):
+    member, _facility, token, _first, _second = two_certificates(db)
+
+    everything = collector.get("/api/v1/records/certificates", headers=auth(token)).json
+    found = collector.get(
+        "/api/v1/records/certificates?q=ps-2&sort=number", headers=auth(token)
+    ).json
+    by_member = collector.get(
+        f"/api/v1/records/certificates?q={member.name}&sort=-number&page=1", headers=auth(token)
+    ).json
+    beyond = collector.get("/api/v1/records/certificates?page=9", headers=auth(token)).json
+    bad_sort = collector.get("/api/v1/records/certificates?sort=secret", headers=auth(token))
+    bad_page = collector.get("/api/v1/records/certificates?page=0", headers=auth(token))
+    unknown = collector.get("/api/v1/records/certificates?limit=5", headers=auth(token))
+
+    assert (everything["total"], everything["pages"], everything["page"]) == (2, 1, 1)
+    assert [r["values"]["number"] for r in found["records"]] == ["PS-2"]
+    assert found["records"][0]["values"]["member_id"] == member.name
+    assert [r["values"]["number"] for r in by_member["records"]] == ["PS-2", "PS-1"]
+    assert beyond["records"] == [] and beyond["total"] == 2
+    assert bad_sort.status_code == bad_page.status_code == unknown.status_code == 422
+    assert "Sort by one of" in bad_sort.json["message"]
+    spec = collector.get("/api/openapi.json").json["paths"]["/api/v1/records/{kind}"]["get"]
+    assert {"q", "page", "sort"} <= {p["name"] for p in spec["parameters"]}

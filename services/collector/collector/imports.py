@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from typing import Any
 
 from marshmallow import ValidationError
@@ -61,18 +62,11 @@ def parse_csv(
         )
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
-    if header != kind.columns:
-        missing = [c for c in kind.columns if c not in header]
-        unknown = [c for c in header if c not in kind.columns]
+    problems = header_problems(kind, header)
+    if problems:
         raise ImportError_(
             "The header row does not match the template: download it and keep its first row.",
-            {
-                "header": [
-                    f"Expected: {','.join(kind.columns)}",
-                    f"Missing: {missing}",
-                    f"Unknown: {unknown}",
-                ]
-            },
+            {"header": [f"Expected: {','.join(kind.columns)}", *problems]},
         )
     reader.fieldnames = header
     raw: list[dict[str, str]] = []
@@ -86,6 +80,26 @@ def parse_csv(
     if not raw:
         raise ImportError_("The file has a header but no rows.", {"file": ["No rows."]})
     return raw, shape
+
+
+def header_problems(kind: RecordKind, header: list[str]) -> list[str]:
+    """Name what is wrong with a header row: empty, repeated, missing or unknown names.
+
+    Columns may come in any order, and optional ones may be left out (files written before a
+    column was added still import).
+    """
+    counts = Counter(header)
+    problems = [f"Column {n} has no name." for n, name in enumerate(header, start=1) if not name]
+    problems += [
+        f"Column {name} appears {k} times." for name, k in counts.items() if name and k > 1
+    ]
+    missing = [c for c in kind.required_columns if c not in counts]
+    unknown = [c for c in counts if c and c not in kind.columns]
+    if missing:
+        problems.append(f"Missing: {', '.join(missing)}.")
+    if unknown:
+        problems.append(f"Unknown: {', '.join(unknown)}.")
+    return problems
 
 
 def validate_rows(

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import Column, Table, delete, insert, select, update
+from sqlalchemy import String, Table, cast, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from outcomes.models import (
@@ -66,8 +66,16 @@ def _countries(value: str) -> str:
     return code
 
 
-def _optional_date() -> fields.Date:
-    return fields.Date(load_default=None, allow_none=True)
+# A spreadsheet writes dates its own way (31/01/2026): name the one format we read.
+DATE_ERROR = "Not a valid date: write it as YYYY-MM-DD, e.g. 2026-01-31."
+
+
+def date_field(*, required: bool = True) -> fields.Date:
+    """Return an ISO date field whose error names the expected format."""
+    invalid = {"invalid": DATE_ERROR}
+    if required:
+        return fields.Date(required=True, error_messages=invalid)
+    return fields.Date(load_default=None, allow_none=True, error_messages=invalid)
 
 
 def _ordered(first: str, then: str, words: str) -> Callable[..., None]:
@@ -90,17 +98,33 @@ class Row(Schema):
         unknown = "raise"
 
 
+class Key(fields.Field):
+    """A cell naming another record by its id, code or name (a JSON body may send a number)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = str(value).strip() if isinstance(value, str | int) else ""
+        if not 0 < len(text) <= 200:
+            raise ValidationError("Give an id, a code or a name of at most 200 characters.")
+        return text
+
+
+def _code() -> fields.String:
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+
+
 class MemberRow(Row):
+    code = _code()
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     membership_class = fields.String(required=True, validate=validate.OneOf(MEMBERSHIP_CLASSES))
     country = Country(required=True)
-    joined_on = fields.Date(required=True)
-    left_on = _optional_date()
+    joined_on = date_field()
+    left_on = date_field(required=False)
     _order = _ordered("joined_on", "left_on", "left_on")
 
 
 class FacilityRow(Row):
-    member_id = fields.Integer(required=True)
+    code = _code()
+    member_id = Key(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     country = Country(required=True)
     people = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000_000))
@@ -108,23 +132,23 @@ class FacilityRow(Row):
 
 class AuditingFirmRow(Row):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    accredited_on = fields.Date(required=True)
-    accreditation_ends_on = _optional_date()
+    accredited_on = date_field()
+    accreditation_ends_on = date_field(required=False)
     countries = ListOf(_countries, required=True)
     _order = _ordered("accredited_on", "accreditation_ends_on", "accreditation_ends_on")
 
 
 class CertificateRow(Row):
     number = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    member_id = fields.Integer(required=True)
+    member_id = Key(required=True)
     standard = fields.String(required=True, validate=validate.OneOf(STANDARDS))
     kind = fields.String(required=True, validate=validate.OneOf(CERTIFICATE_KINDS))
     audit_type = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    issued_on = fields.Date(required=True)
-    expires_on = fields.Date(required=True)
-    withdrawn_on = _optional_date()
+    issued_on = date_field()
+    expires_on = date_field()
+    withdrawn_on = date_field(required=False)
     auditing_firm = fields.String(load_default=None, allow_none=True)
-    facility_ids = ListOf(int, load_default=list)
+    facility_ids = ListOf(load_default=list)
     external_certifications = ListOf(load_default=list)
     _order = _ordered("issued_on", "expires_on", "expires_on")
     _withdrawn = _ordered("issued_on", "withdrawn_on", "withdrawn_on")
@@ -134,38 +158,21 @@ class TrainingRow(Row):
     person_key = fields.String(required=True, validate=validate.Length(min=1, max=64))
     role = fields.String(required=True, validate=validate.OneOf(TRAINING_ROLES))
     course = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    completed_on = fields.Date(required=True)
+    completed_on = date_field()
 
 
 class MeetingRow(Row):
     body = fields.String(required=True, validate=validate.OneOf(MEETING_BODIES))
-    held_on = fields.Date(required=True)
+    held_on = date_field()
 
 
 class CaseStudyRow(Row):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    member_id = fields.Integer(load_default=None, allow_none=True)
+    member_id = Key(load_default=None, allow_none=True)
     country = Country(required=True)
     summary = fields.String(required=True, validate=validate.Length(min=1, max=4000))
     # Shown as a link on the dashboard: web addresses only (never javascript:, data: or ftp:).
     link = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"})
-
-
-def _unknown(
-    session: Session, rows: list[dict], column: str, model_column: Any, label: str
-) -> dict[int, dict[str, list[str]]]:
-    """Report rows whose reference names no stored record (one query for the whole file)."""
-    wanted = {row[column] for row in rows if row.get(column) is not None}
-    known = (
-        set(session.scalars(select(model_column).where(model_column.in_(wanted))))
-        if wanted
-        else set()
-    )
-    return {
-        i: {column: [f"No {label} {row[column]!r}."]}
-        for i, row in enumerate(rows)
-        if row.get(column) is not None and row[column] not in known
-    }
 
 
 def _taken(
@@ -179,7 +186,9 @@ def _taken(
 ) -> dict[int, dict[str, list[str]]]:
     """Report rows whose unique value is stored already (but by the record being edited) or
     repeated in the file (one query for the whole file)."""
-    counts = Counter(row[column] for row in rows)
+    counts = Counter(row[column] for row in rows if row.get(column) is not None)
+    if not counts:  # an optional column left blank in every row
+        return {}
     stored = select(model_column).where(model_column.in_(list(counts)), model_id != (editing or 0))
     taken = set(session.scalars(stored))
     return {
@@ -191,7 +200,7 @@ def _taken(
             ]
         }
         for i, row in enumerate(rows)
-        if row[column] in taken or counts[row[column]] > 1
+        if row.get(column) is not None and (row[column] in taken or counts[row[column]] > 1)
     }
 
 
@@ -204,14 +213,18 @@ def merge_problems(*reports: dict[int, dict[str, list[str]]]) -> dict[int, dict[
     return merged
 
 
-def _check_member_refs(session: Session, rows: list[dict], _editing: int | None) -> Problems:
-    return _unknown(session, rows, "member_id", Member.id, "member with id")
-
-
 def _check_firm_names(session: Session, rows: list[dict], editing: int | None) -> Problems:
     return _taken(
         session, rows, "name", AuditingFirm.name, AuditingFirm.id, editing, "Auditing firm"
     )
+
+
+def _check_member_codes(session: Session, rows: list[dict], editing: int | None) -> Problems:
+    return _taken(session, rows, "code", Member.code, Member.id, editing, "Member code")
+
+
+def _check_facility_codes(session: Session, rows: list[dict], editing: int | None) -> Problems:
+    return _taken(session, rows, "code", Facility.code, Facility.id, editing, "Facility code")
 
 
 def _check_certificate_numbers(session: Session, rows: list[dict], editing: int | None) -> Problems:
@@ -245,35 +258,11 @@ def _check_holder_facilities(session: Session, rows: list[dict], _editing: int |
     }
 
 
-def _check_scheme_codes(session: Session, rows: list[dict], _editing: int | None) -> Problems:
-    codes = {c for row in rows for c in row["external_certifications"]}
-    known_codes = (
-        set(
-            session.scalars(
-                select(ExternalCertification.code).where(ExternalCertification.code.in_(codes))
-            )
-        )
-        if codes
-        else set()
-    )
-    return {
-        i: {
-            "external_certifications": [
-                f"Unknown external certification {c!r}."
-                for c in row["external_certifications"]
-                if c not in known_codes
-            ]
-        }
-        for i, row in enumerate(rows)
-        if any(c not in known_codes for c in row["external_certifications"])
-    }
-
-
 def _check_covered_facility_keeps_member(
     session: Session, rows: list[dict], editing: int | None
 ) -> Problems:
     """A certificate covers only its holder's facilities: such a facility keeps its member."""
-    if editing is None:
+    if editing is None or not rows:
         return {}
     stored = session.scalar(select(Facility.member_id).where(Facility.id == editing))
     if stored is None or stored == rows[0]["member_id"]:
@@ -297,14 +286,70 @@ def _check_covered_facility_keeps_member(
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """How a cell names another kind of record: by a unique key (a code, a name), or its id."""
+
+    label: str  # "member", in messages: "No member with code or name 'X'."
+    id: Any  # the other record's id column
+    keys: tuple[Any, ...]  # the columns that name it, tried in order (code, then name)
+    shown: Any  # what lists show for it (a name), and a CSV cell too unless by_id
+    by_id: bool = False  # a cell of digits may give the id (files written before codes)
+
+    def resolve(self, session: Session, cells: set[str]) -> tuple[dict[str, int], dict[str, str]]:
+        """Map each cell to one id (one query per key); return the ids and a problem per cell."""
+        found: dict[str, set[int]] = {}
+        if self.by_id:
+            numbers = {int(c) for c in cells if c.isdigit() and len(c) < 10}
+            if numbers:
+                for number in session.scalars(select(self.id).where(self.id.in_(numbers))):
+                    found[str(number)] = {number}
+        for key in self.keys:
+            rest = [c for c in cells if c not in found]
+            if rest:
+                for name, number in session.execute(select(key, self.id).where(key.in_(rest))):
+                    found.setdefault(name, set()).add(number)
+        ids, problems = {}, {}
+        words = " or ".join(k.key for k in self.keys)
+        for cell in cells:
+            match = found.get(cell, set())
+            if len(match) == 1:
+                ids[cell] = next(iter(match))
+            elif match:
+                problems[cell] = f"{len(match)} {self.label}s are named {cell!r}: give the code."
+            elif self.by_id and cell.isdigit():
+                problems[cell] = f"No {self.label} with id {cell}."
+            else:
+                problems[cell] = f"No {self.label} with {words} {cell!r}."
+        return ids, problems
+
+
+MEMBER = Lookup("member", Member.id, (Member.code, Member.name), Member.name, by_id=True)
+FACILITY = Lookup("facility", Facility.id, (Facility.code,), Facility.name, by_id=True)
+FIRM = Lookup("auditing firm", AuditingFirm.id, (AuditingFirm.name,), AuditingFirm.name)
+SCHEME = Lookup(
+    "external certification",
+    ExternalCertification.id,
+    (ExternalCertification.code,),
+    ExternalCertification.code,
+)
+
+
+@dataclass(frozen=True)
 class Reference:
-    """A column naming another record by a unique name, stored as that record's id."""
+    """A column naming one other record, stored as that record's id."""
 
     column: str  # the CSV column, e.g. "auditing_firm"
     stored: str  # the model's column, e.g. "auditing_firm_id"
-    key: Any  # the other record's name column, e.g. AuditingFirm.name
-    id: Any  # the other record's id column
-    label: str  # words for an unknown name: "No auditing firm named 'X'."
+    lookup: Lookup
+
+    def shown(self, model: Any) -> Any:
+        """Return the expression of the other record's name beside a row of `model`."""
+        lookup = self.lookup
+        return (
+            select(lookup.shown)
+            .where(lookup.id == model.__table__.c[self.stored])
+            .scalar_subquery()
+        )
 
 
 @dataclass(frozen=True)
@@ -315,19 +360,19 @@ class Link:
     table: Table
     owner: str  # the link table's column naming the record
     value: str  # the link table's column holding one value
-    key: Any = None  # for values stored as ids: the other record's name column (e.g. a code)
-    id: Any = None  # ... and its id column
+    lookup: Lookup | None = None  # for values naming other records (stored as their ids)
 
-    def read(self, record_id: int) -> Any:
-        """Return the query of a record's values in order, as they appear in a CSV cell."""
+    def read(self, owners: list[int], *, cell: bool) -> Any:
+        """Return (owner, value) rows of records in value order: as in a CSV cell, or named."""
         owner, value = self.table.c[self.owner], self.table.c[self.value]
-        if self.key is None:
-            return select(value).where(owner == record_id).order_by(value)
+        lookup = self.lookup
+        if lookup is None or (cell and lookup.by_id):
+            return select(owner, value).where(owner.in_(owners)).order_by(value)
         return (
-            select(self.key)
-            .join(self.table, value == self.id)
-            .where(owner == record_id)
-            .order_by(self.key)
+            select(owner, lookup.shown)
+            .join(self.table, value == lookup.id)
+            .where(owner.in_(owners))
+            .order_by(lookup.shown)
         )
 
 
@@ -355,6 +400,11 @@ class RecordKind:
         return list(self.schema().fields)
 
     @property
+    def required_columns(self) -> list[str]:
+        """Return the columns every row must fill (a header must name them)."""
+        return [name for name, field in self.schema().fields.items() if field.required]
+
+    @property
     def plain_columns(self) -> list[str]:
         """Return the columns stored as they are in the record's own row."""
         elsewhere = {r.column for r in self.references} | {k.column for k in self.links}
@@ -374,6 +424,8 @@ class RecordKind:
         return described
 
 
+# The example rows import on the demo data (`outcomes load-demo`), so a new installation can try
+# each template as it is; related records are named by code or name, as ASI's registers do.
 KINDS: dict[str, RecordKind] = {
     kind.name: kind
     for kind in (
@@ -382,19 +434,28 @@ KINDS: dict[str, RecordKind] = {
             Member,
             MemberRow,
             {
+                "code": "M-BAUX",
                 "name": "Bauxite Co",
                 "membership_class": "Civil Society",
                 "country": "GH",
                 "joined_on": "2021-03-01",
                 "left_on": "",
             },
+            checks=(_check_member_codes,),
         ),
         RecordKind(
             "facilities",
             Facility,
             FacilityRow,
-            {"member_id": "1", "name": "Mine A", "country": "GH", "people": "420"},
-            checks=(_check_member_refs, _check_covered_facility_keeps_member),
+            {
+                "code": "F-MINE-A",
+                "member_id": "M-0001",
+                "name": "Mine A",
+                "country": "GH",
+                "people": "420",
+            },
+            references=(Reference("member_id", "member_id", MEMBER),),
+            checks=(_check_facility_codes, _check_covered_facility_keeps_member),
         ),
         RecordKind(
             "auditing_firms",
@@ -415,43 +476,34 @@ KINDS: dict[str, RecordKind] = {
             CertificateRow,
             {
                 "number": "PS-0001",
-                "member_id": "1",
+                "member_id": "M-0001",
                 "standard": "PS",
                 "kind": "full",
                 "audit_type": "initial",
                 "issued_on": "2022-05-01",
                 "expires_on": "2025-05-01",
                 "withdrawn_on": "",
-                "auditing_firm": "Audit AG",
-                "facility_ids": "1;2",
+                "auditing_firm": "Demo Audit Partners 01",
+                "facility_ids": "F-0001",
                 "external_certifications": "ISO14001",
             },
             references=(
-                Reference(
-                    "auditing_firm",
-                    "auditing_firm_id",
-                    AuditingFirm.name,
-                    AuditingFirm.id,
-                    "auditing firm named",
-                ),
+                Reference("member_id", "member_id", MEMBER),
+                Reference("auditing_firm", "auditing_firm_id", FIRM),
             ),
             links=(
-                Link("facility_ids", certificate_facility, "certificate_id", "facility_id"),
+                Link(
+                    "facility_ids", certificate_facility, "certificate_id", "facility_id", FACILITY
+                ),
                 Link(
                     "external_certifications",
                     certificate_external,
                     "certificate_id",
                     "external_certification_id",
-                    ExternalCertification.code,
-                    ExternalCertification.id,
+                    SCHEME,
                 ),
             ),
-            checks=(
-                _check_certificate_numbers,
-                _check_member_refs,
-                _check_holder_facilities,
-                _check_scheme_codes,
-            ),
+            checks=(_check_certificate_numbers, _check_holder_facilities),
         ),
         RecordKind(
             "trainings",
@@ -471,12 +523,12 @@ KINDS: dict[str, RecordKind] = {
             CaseStudyRow,
             {
                 "title": "Water in Ghana",
-                "member_id": "1",
+                "member_id": "M-0001",
                 "country": "GH",
                 "summary": "How a mine cut its water use.",
                 "link": "https://example.org/story",
             },
-            checks=(_check_member_refs,),
+            references=(Reference("member_id", "member_id", MEMBER),),
         ),
     )
 }
@@ -485,31 +537,85 @@ KINDS: dict[str, RecordKind] = {
 def check_rows(
     session: Session, kind: RecordKind, rows: list[dict], *, editing: int | None = None
 ) -> Problems:
-    """Return the rows' problems the schema cannot see: references, duplicates (bar `editing`)."""
-    reports = [check(session, rows, editing) for check in kind.checks]
-    reports += [_unknown(session, rows, r.column, r.key, r.label) for r in kind.references]
-    return merge_problems(*reports)
+    """Resolve the rows' references to ids (in place) and return what the schema cannot see.
+
+    The kind's checks (duplicates bar `editing`, facilities of the holder) read only the rows
+    whose references all resolved, so one wrong name gives one message.
+    """
+    problems = _resolve(session, kind, rows)
+    good = [i for i in range(len(rows)) if i not in problems]
+    subset = [rows[i] for i in good]
+    for check in kind.checks:
+        found = check(session, subset, editing)
+        problems = merge_problems(problems, {good[j]: errors for j, errors in found.items()})
+    return problems
+
+
+def _resolve(session: Session, kind: RecordKind, rows: list[dict]) -> Problems:
+    """Replace the cells naming other records by their ids; report the names that name none."""
+    problems: Problems = {}
+    for reference in kind.references:
+        column = reference.column
+        cells = {row[column] for row in rows if row.get(column) is not None}
+        ids, unknown = reference.lookup.resolve(session, cells) if cells else ({}, {})
+        for i, row in enumerate(rows):
+            cell = row.get(column)
+            if cell in unknown:
+                problems.setdefault(i, {})[column] = [unknown[cell]]
+            elif cell is not None:
+                row[column] = ids[cell]
+    for link in kind.links:
+        if link.lookup is None:
+            continue
+        column = link.column
+        cells = {cell for row in rows for cell in row[column]}
+        ids, unknown = link.lookup.resolve(session, cells) if cells else ({}, {})
+        for i, row in enumerate(rows):
+            wrong = [unknown[cell] for cell in row[column] if cell in unknown]
+            if wrong:
+                problems.setdefault(i, {})[column] = wrong
+            else:
+                row[column] = [ids[cell] for cell in row[column]]
+    return problems
 
 
 def insert_records(session: Session, kind: RecordKind, rows: list[dict]) -> list[int]:
-    """Insert loaded rows with their references and link rows; return their ids in row order."""
-    stored = _stored(session, kind, rows)
+    """Insert checked rows with their link rows; return their ids in row order."""
     model = kind.model
     statement = insert(model).returning(model.id, sort_by_parameter_order=True)
-    ids = list(session.scalars(statement, stored))
+    ids = list(session.scalars(statement, [_stored(kind, row) for row in rows]))
     _add_links(session, kind, ids, rows)
     return ids
 
 
 def update_values(session: Session, kind: RecordKind, record_id: int, row: dict) -> None:
-    """Replace a record's values and link rows with a loaded row's."""
+    """Replace a record's values and link rows with a checked row's."""
     model = kind.model
-    session.execute(
-        update(model).where(model.id == record_id).values(**_stored(session, kind, [row])[0])
-    )
+    session.execute(update(model).where(model.id == record_id).values(**_stored(kind, row)))
     for link in kind.links:
         session.execute(delete(link.table).where(link.table.c[link.owner] == record_id))
     _add_links(session, kind, [record_id], [row])
+
+
+def _stored(kind: RecordKind, row: dict) -> dict[str, Any]:
+    """Return a checked row's values in the kind's own table (references as ids)."""
+    # Every row names every column, so the rows go out as one multi-row INSERT.
+    return {
+        **{c: row.get(c) for c in kind.plain_columns},
+        **{r.stored: row.get(r.column) for r in kind.references},
+    }
+
+
+def _add_links(session: Session, kind: RecordKind, ids: list[int], rows: list[dict]) -> None:
+    """Insert the link rows of records (ids) from their checked rows, each value once."""
+    for link in kind.links:
+        pairs = [
+            {link.owner: i, link.value: value}
+            for i, row in zip(ids, rows, strict=True)
+            for value in set(row[link.column])
+        ]
+        if pairs:
+            session.execute(insert(link.table), pairs)
 
 
 def record_values(session: Session, kind: RecordKind, record_id: int) -> dict[str, str] | None:
@@ -520,11 +626,26 @@ def record_values(session: Session, kind: RecordKind, record_id: int) -> dict[st
     values = {c: text(getattr(record, c)) for c in kind.plain_columns}
     for reference in kind.references:
         stored = getattr(record, reference.stored)
-        name = session.scalar(select(reference.key).where(reference.id == stored)) if stored else ""
-        values[reference.column] = name or ""
+        lookup = reference.lookup
+        if lookup.by_id or stored is None:
+            values[reference.column] = text(stored)
+        else:
+            values[reference.column] = text(
+                session.scalar(select(lookup.shown).where(lookup.id == stored))
+            )
+    values.update(_link_cells(session, kind, [record_id], cell=True).get(record_id, {}))
+    return {c: values.get(c, "") for c in kind.columns}
+
+
+def _link_cells(
+    session: Session, kind: RecordKind, ids: list[int], *, cell: bool
+) -> dict[int, dict[str, str]]:
+    """Return each record's link columns as ';'-separated text (one query per link)."""
+    cells: dict[int, dict[str, list[str]]] = {i: {} for i in ids}
     for link in kind.links:
-        values[link.column] = ";".join(map(str, session.scalars(link.read(record_id))))
-    return {c: values[c] for c in kind.columns}
+        for owner, value in session.execute(link.read(ids, cell=cell)):
+            cells[owner].setdefault(link.column, []).append(text(value))
+    return {i: {c: ";".join(v) for c, v in columns.items()} for i, columns in cells.items()}
 
 
 def text(value: Any) -> str:
@@ -533,49 +654,98 @@ def text(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-def _stored(session: Session, kind: RecordKind, rows: list[dict]) -> list[dict[str, Any]]:
-    """Return the values of the kind's own table: plain columns and references as ids."""
-    ids = {
-        r.column: _ids(session, r.key, r.id, {row.get(r.column) for row in rows})
-        for r in kind.references
-    }
-    # Every row names every column, so the rows go out as one multi-row INSERT.
-    return [
+PER_PAGE = 50
+
+
+class ListQuerySchema(Schema):
+    """How to search, sort and page a list of records."""
+
+    q = fields.String(
+        load_default="",
+        validate=validate.Length(max=200),
+        metadata={"description": "Text to find in any column or related name (any case)."},
+    )
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=100_000),
+        metadata={"description": f"Page number; {PER_PAGE} records a page."},
+    )
+    sort = fields.String(
+        load_default="-id",
+        validate=validate.Length(min=1, max=60),
+        metadata={"description": "A column (or id) to sort by; a leading - reverses it."},
+    )
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """One page of a kind's records, as staff read them (names, not ids)."""
+
+    total: int
+    page: int
+    per_page: int
+    sort: str
+    records: list[dict[str, Any]]  # {"id": 7, "values": {column: text}}
+
+    @property
+    def pages(self) -> int:
+        """Return how many pages the records fill (at least one)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def sort_keys(kind: RecordKind) -> list[str]:
+    """Return what a kind's list may be sorted by ("-" before one reverses it)."""
+    linked = {link.column for link in kind.links}
+    return ["id", *(c for c in kind.columns if c not in linked)]
+
+
+def list_records(
+    session: Session,
+    kind: RecordKind,
+    *,
+    q: str = "",
+    page: int = 1,
+    sort: str = "-id",
+    per_page: int = PER_PAGE,
+) -> RecordPage:
+    """Return one page of records whose text or related names contain q, sorted by a column."""
+    model = kind.model
+    table = model.__table__
+    shown = {c: table.c[c] for c in kind.plain_columns}
+    shown |= {r.column: r.shown(model).label(r.column) for r in kind.references}
+    key = sort.removeprefix("-")
+    if key not in sort_keys(kind):
+        raise ValueError(f"Sort by one of: {', '.join(sort_keys(kind))} (a leading - reverses).")
+    order = table.c.id if key == "id" else shown[key]
+    where = []
+    if q:
+        where.append(
+            or_(
+                *(
+                    func.lower(cast(column, String)).contains(q.lower(), autoescape=True)
+                    for column in shown.values()
+                )
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(table).where(*where)) or 0
+    direction = order.desc() if sort.startswith("-") else order.asc()
+    query = (
+        select(table.c.id, *shown.values())
+        .where(*where)
+        .order_by(direction, table.c.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    rows = session.execute(query).all()
+    links = _link_cells(session, kind, [row.id for row in rows], cell=False)
+    records = [
         {
-            **{c: row.get(c) for c in kind.plain_columns},
-            **{r.stored: ids[r.column].get(row.get(r.column)) for r in kind.references},
+            "id": row.id,
+            "values": {
+                c: links[row.id].get(c, "") if c not in shown else text(row._mapping[c])
+                for c in kind.columns
+            },
         }
         for row in rows
     ]
-
-
-def _add_links(session: Session, kind: RecordKind, ids: list[int], rows: list[dict]) -> None:
-    """Insert the link rows of records (ids) from their loaded rows, each value once."""
-    for link in kind.links:
-        values = {v for row in rows for v in row[link.column]}
-        names = _ids(session, link.key, link.id, values) if link.key is not None else None
-        pairs = [
-            {link.owner: i, link.value: names[v] if names is not None else v}
-            for i, row in zip(ids, rows, strict=True)
-            for v in set(row[link.column])
-        ]
-        if pairs:
-            session.execute(insert(link.table), pairs)
-
-
-def _ids(session: Session, key: Column, id_: Column, names: set) -> dict[Any, int]:
-    """Map names (or codes) to ids with one query."""
-    names.discard(None)
-    if not names:
-        return {}
-    return dict(session.execute(select(key, id_).where(key.in_(names))).all())
-
-
-def recent_records(
-    session: Session, kind: RecordKind, *, limit: int = 100
-) -> tuple[list[str], list]:
-    """Return the column names and the newest rows of a kind's table."""
-    table = kind.model.__table__
-    columns = [c for c in table.columns if c.name != "created_at"]
-    rows = session.execute(select(*columns).order_by(table.c.id.desc()).limit(limit)).all()
-    return [c.name for c in columns], rows
+    return RecordPage(total, page, per_page, sort, records)

@@ -6,14 +6,14 @@ from datetime import date
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
-from sqlalchemy import select
+from sqlalchemy import case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.changes import record_change
 from collector.imports import ImportError_, validate_rows
-from collector.kinds import RecordKind, check_rows, record_values, text, update_values
+from collector.kinds import RecordKind, check_rows, date_field, record_values, text, update_values
 from outcomes.config import Settings
-from outcomes.models import ExternalCertification, User
+from outcomes.models import Certificate, ExternalCertification, User, certificate_external
 from outcomes.schemas import Strict
 
 UNCHANGED = "Nothing was changed: correct the fields named below."
@@ -77,8 +77,8 @@ class ExternalCertificationSchema(Strict):
         ],
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    valid_from = fields.Date(required=True)
-    valid_until = fields.Date(load_default=None, allow_none=True)
+    valid_from = date_field()
+    valid_until = date_field(required=False)
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -96,10 +96,11 @@ def save_external_certification(
     *,
     staff: User,
     found: ExternalCertification | None = None,
-) -> ExternalCertification:
+) -> tuple[ExternalCertification, list[str]]:
     """Add a recognised scheme, or change an existing one's name and validity (not its code).
 
-    Raises ValidationError naming each bad field; the audit log keeps what changed.
+    Returns the scheme and data-quality warnings; raises ValidationError naming each bad field;
+    the audit log keeps what changed.
     """
     schema = ExternalCertificationSchema(exclude=("code",) if found else ())
     loaded = schema.load(data)
@@ -109,26 +110,76 @@ def save_external_certification(
         )
         if taken is not None:
             raise ValidationError({"code": [f"{loaded['code']} is already on the list."]})
+        leveraged = leverage(session, loaded["code"])
         found = ExternalCertification(**loaded)
         session.add(found)
         before: dict[str, str] = {}
     else:
+        leveraged = leverage(session, found.code)
         before = _certification_text(found)
         for column, value in loaded.items():
             setattr(found, column, value)
     session.flush()
-    _record(session, settings, staff, found, before, "saved")
-    return found
+    return found, _record(session, settings, staff, found, before, leveraged, "saved")
 
 
 def retire_external_certification(
     session: Session, settings: Settings, found: ExternalCertification, *, staff: User, on: date
-) -> None:
-    """End a scheme's recognition on a day (an earlier end stays as it is)."""
+) -> list[str]:
+    """End a scheme's recognition on a day (an earlier end stays as it is); return warnings."""
+    leveraged = leverage(session, found.code)
     before = _certification_text(found)
     if found.valid_until is None or found.valid_until > on:
         found.valid_until = max(on, found.valid_from)
-    _record(session, settings, staff, found, before, "retired")
+    return _record(session, settings, staff, found, before, leveraged, "retired")
+
+
+def leverage(session: Session, code: str) -> tuple[int, int]:
+    """Count PS certificates issued by today that leverage any scheme, and the scheme `code`.
+
+    The rule is the published leverage figure's (outcomes.indicator_sql): a certificate
+    leverages a scheme it names if the scheme was recognised on the day it was issued.
+    """
+    c, e = Certificate.__table__.c, ExternalCertification.__table__.c
+    query = (
+        select(
+            func.count(distinct(c.id)),
+            func.count(distinct(case((e.code == code, c.id)))),
+        )
+        .select_from(
+            Certificate.__table__.join(
+                certificate_external, certificate_external.c.certificate_id == c.id
+            ).join(
+                ExternalCertification.__table__,
+                e.id == certificate_external.c.external_certification_id,
+            )
+        )
+        .where(
+            c.standard == "PS",
+            c.issued_on <= date.today(),
+            e.valid_from <= c.issued_on,
+            or_(e.valid_until.is_(None), e.valid_until >= c.issued_on),
+        )
+    )
+    counted = session.execute(query).one()
+    return counted[0], counted[1]
+
+
+def leverage_warnings(code: str, before: tuple[int, int], after: tuple[int, int]) -> list[str]:
+    """Name a published figure a change to a scheme turns to zero."""
+    warnings = []
+    if before[1] and not after[1]:
+        warnings.append(
+            f"Data quality: none of the {before[1]} certificates that leveraged {code} does now, "
+            f"so its published share becomes 0.0 %. A certificate leverages a scheme only if it "
+            "was issued between the scheme's 'valid from' and 'valid until' dates."
+        )
+    if before[0] and not after[0]:
+        warnings.append(
+            "Data quality: no PS certificate leverages a recognised external certification now, "
+            "so the published leverage figure becomes 0.0 %."
+        )
+    return warnings
 
 
 def _certification_text(found: ExternalCertification) -> dict[str, str]:
@@ -141,11 +192,13 @@ def _record(
     staff: User,
     found: ExternalCertification,
     before: dict[str, str],
+    leveraged: tuple[int, int],
     verb: str,
-) -> None:
-    """Record a scheme's change: what the certificates leverage, and so the figures, changes."""
+) -> list[str]:
+    """Record a scheme's change (what certificates leverage changes); return its warnings."""
     after = _certification_text(found)
     changed = [c for c in after if before.get(c) != after[c]]
+    warnings = leverage_warnings(found.code, leveraged, leverage(session, found.code))
     record_change(
         session,
         settings,
@@ -156,7 +209,9 @@ def _record(
         details={
             "before": {c: before[c] for c in changed if c in before},
             "after": {c: after[c] for c in changed},
+            **({"warnings": warnings} if warnings else {}),
         },
         topic="aggregate",
         reason=f"external certification {found.code} {verb}",
     )
+    return warnings

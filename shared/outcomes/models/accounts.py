@@ -26,6 +26,8 @@ class Member(Base):
 
     __tablename__ = "member"
     id: Mapped[int] = mapped_column(primary_key=True)
+    # What imports name the member by (name too, when unique); optional, e.g. ASI's "M-0042".
+    code: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(200))
     membership_class: Mapped[str] = mapped_column(String(40))
     country: Mapped[str] = mapped_column(String(2))

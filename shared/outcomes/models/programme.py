@@ -21,6 +21,8 @@ class Facility(Base):
     __tablename__ = "facility"
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id"), index=True)
+    # What certificate imports name the facility by; optional.
+    code: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
     people: Mapped[int] = mapped_column(default=0)

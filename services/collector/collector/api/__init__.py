@@ -44,6 +44,7 @@ def init_api(app: Flask) -> None:
     from collector.api import (
         aggregations,
         applications,
+        certifications,
         definitions,
         exports,
         imports,
@@ -70,6 +71,7 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(applications.blp, url_prefix="/api/v1/applications")
     api.register_blueprint(imports.blp, url_prefix="/api/v1/imports")
     api.register_blueprint(records.blp, url_prefix="/api/v1/records")
+    api.register_blueprint(certifications.blp, url_prefix="/api/v1/external-certifications")
     api.register_blueprint(definitions.blp, url_prefix="/api/v1/survey-definitions")
     api.register_blueprint(responses.blp, url_prefix="/api/v1/survey-responses")
     api.register_blueprint(exports.blp, url_prefix="/api/v1/exports")
@@ -81,6 +83,7 @@ def init_api(app: Flask) -> None:
         applications,
         imports,
         records,
+        certifications,
         definitions,
         responses,
         exports,

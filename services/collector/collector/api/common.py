@@ -5,10 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 
+from collector.kinds import KINDS, RecordKind
+
 BEARER = [{"bearerAuth": []}]
+# The kind of record a path names, with its choices in the OpenAPI document.
+KIND_PARAMETER = [
+    {
+        "in": "path",
+        "name": "kind",
+        "required": True,
+        "schema": {"type": "string", "enum": sorted(KINDS)},
+    }
+]
+
+
+def record_kind(name: str) -> RecordKind:
+    """Return the kind of record a path names, or answer 404 with the kinds there are."""
+    found = KINDS.get(name)
+    if found is None:
+        abort(404, message=f"Unknown kind {name!r}; use one of: {', '.join(sorted(KINDS))}.")
+    return found
 
 
 class ApiErrorSchema(Schema):

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 
-from collector.api.common import BEARER, document_errors
+from collector.api.common import BEARER, KIND_PARAMETER, document_errors, record_kind
 from collector.auth import current_user, require
 from collector.context import db, settings
-from collector.imports import ImportError_, import_rows
-from collector.kinds import KINDS
+from collector.imports import ImportError_, import_rows, template_csv
 
 blp = Blueprint("imports", __name__, description="CSV imports of programme records")
 
@@ -46,6 +45,27 @@ def uploaded_bytes() -> bytes:
     return upload.read() if upload is not None else request.get_data()
 
 
+@blp.route("/<string:kind>/template.csv")
+class Template(MethodView):
+    """The CSV template of one kind."""
+
+    @require("staff")
+    @blp.doc(
+        security=BEARER,
+        parameters=KIND_PARAMETER,
+        responses={
+            "200": {
+                "description": "The header and one example row (it imports on the demo data).",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    @document_errors(blp, 401, 403, 404)
+    def get(self, kind: str) -> Response:
+        """Download a kind's CSV template: its header and one example row."""
+        return Response(template_csv(record_kind(kind)), mimetype="text/csv")
+
+
 @blp.route("/<string:kind>")
 class Import(MethodView):
     """Import one kind of record."""
@@ -54,22 +74,13 @@ class Import(MethodView):
     @blp.doc(
         security=BEARER,
         requestBody=CSV_BODY,
-        parameters=[
-            {
-                "in": "path",
-                "name": "kind",
-                "required": True,
-                "schema": {"type": "string", "enum": sorted(KINDS)},
-            }
-        ],
+        parameters=KIND_PARAMETER,
     )
     @blp.response(201, ImportResultSchema)
     @document_errors(blp, 401, 403, 404, 413, 422)
     def post(self, kind: str) -> dict[str, Any]:
         """Import a CSV file whole; on any bad row nothing is written and each error is named."""
-        found = KINDS.get(kind)
-        if found is None:
-            abort(404, message=f"Unknown kind {kind!r}; use one of: {', '.join(sorted(KINDS))}.")
+        found = record_kind(kind)
         session = db()
         try:
             imported = import_rows(

@@ -6,26 +6,17 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 
-from collector.api.common import BEARER, document_errors
+from collector.api.common import BEARER, KIND_PARAMETER, document_errors, record_kind
 from collector.auth import current_user, require
 from collector.context import db, settings
 from collector.imports import ImportError_
-from collector.kinds import KINDS, RecordKind, record_values
+from collector.kinds import ListQuerySchema, RecordKind, list_records, record_values
 from collector.records import update_record
 from outcomes.schemas import Strict
 
 blp = Blueprint("records", __name__, description="Programme records, one at a time")
-
-PATH = [
-    {
-        "in": "path",
-        "name": "kind",
-        "required": True,
-        "schema": {"type": "string", "enum": sorted(KINDS)},
-    }
-]
 
 
 class RecordSchema(Schema):
@@ -34,6 +25,25 @@ class RecordSchema(Schema):
     kind = fields.String()
     id = fields.Integer()
     values = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class ListedRecordSchema(Schema):
+    """A record in a list: its id and its values, related records by name."""
+
+    id = fields.Integer()
+    values = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class RecordListSchema(Schema):
+    """One page of a kind's records; related records are shown by name, not id."""
+
+    kind = fields.String()
+    total = fields.Integer(metadata={"description": "How many records match q."})
+    page = fields.Integer()
+    pages = fields.Integer()
+    per_page = fields.Integer()
+    sort = fields.String()
+    records = fields.List(fields.Nested(ListedRecordSchema))
 
 
 class RecordChangeSchema(Strict):
@@ -49,10 +59,27 @@ class RecordChangeSchema(Strict):
     )
 
 
+@blp.route("/<string:kind>")
+class Records(MethodView):
+    """The records of one kind, searched, sorted and paged."""
+
+    @require("staff")
+    @blp.doc(security=BEARER)  # parameters here would hide q, page and sort
+    @blp.arguments(ListQuerySchema, location="query", unknown=RAISE)
+    @blp.response(200, RecordListSchema)
+    @document_errors(blp, 401, 403, 404, 422)
+    def get(self, asked: dict[str, Any], kind: str) -> dict[str, Any]:
+        """List records whose values or related names contain q; sort by a column; page."""
+        found = record_kind(kind)
+        try:
+            listed = list_records(db(), found, **asked)
+        except ValueError as wrong:
+            abort(422, message=str(wrong), errors={"query": {"sort": [str(wrong)]}})
+        return {"kind": kind, "pages": listed.pages, **vars(listed)}
+
+
 def _found(kind: str, record_id: int) -> tuple[RecordKind, dict[str, str]]:
-    found = KINDS.get(kind)
-    if found is None:
-        abort(404, message=f"Unknown kind {kind!r}; use one of: {', '.join(sorted(KINDS))}.")
+    found = record_kind(kind)
     values = record_values(db(), found, record_id)
     if values is None:
         abort(404, message=f"No {found.singular} {record_id}.")
@@ -64,7 +91,7 @@ class Record(MethodView):
     """One certificate, facility, auditing firm, training, meeting, case study or member."""
 
     @require("staff")
-    @blp.doc(security=BEARER, parameters=PATH)
+    @blp.doc(security=BEARER, parameters=KIND_PARAMETER)
     @blp.response(200, RecordSchema)
     @document_errors(blp, 401, 403, 404)
     def get(self, kind: str, record_id: int) -> dict[str, Any]:
@@ -73,7 +100,7 @@ class Record(MethodView):
         return {"kind": kind, "id": record_id, "values": values}
 
     @require("staff")
-    @blp.doc(security=BEARER, parameters=PATH)
+    @blp.doc(security=BEARER, parameters=KIND_PARAMETER)
     @blp.arguments(RecordChangeSchema)
     @blp.response(200, RecordSchema)
     @document_errors(blp, 401, 403, 404, 422)

@@ -35,8 +35,12 @@ def retire_certification(certification_id: int) -> Response:
     """End a scheme's recognition today: certificates issued from tomorrow no longer leverage it."""
     session = db()
     found = _certification(certification_id)
-    retire_external_certification(session, settings(), found, staff=web_user(), on=date.today())
+    warnings = retire_external_certification(
+        session, settings(), found, staff=web_user(), on=date.today()
+    )
     flash(f"{found.code} is recognised until {found.valid_until}.")
+    for warning in warnings:
+        flash(warning)
     return redirect(url_for("staff.external_certifications"))
 
 
@@ -70,7 +74,7 @@ def _certification_form(
         posted = {n: request.form.get(n, "").strip() for n in names}
         values = {**values, **posted}
         try:
-            saved = save_external_certification(
+            saved, warnings = save_external_certification(
                 session,
                 settings(),
                 {k: v for k, v in posted.items() if v},
@@ -82,6 +86,8 @@ def _certification_form(
             errors = invalid.normalized_messages()
         else:
             flash(f"{saved.code} saved.")
+            for warning in warnings:
+                flash(warning)
             return redirect(url_for("staff.external_certifications"))
     listed = session.scalars(select(ExternalCertification).order_by(ExternalCertification.code))
     page = render_template(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from marshmallow import EXCLUDE, ValidationError
 
 from collector.context import db, settings
 from collector.imports import ImportError_, save_rows
-from collector.kinds import KINDS, recent_records, record_values
+from collector.kinds import KINDS, ListQuerySchema, list_records, record_values, sort_keys
 from collector.records import update_record
 from collector.web.session import login_required, web_user
 from collector.web.staff.common import bp
@@ -15,7 +16,7 @@ from collector.web.staff.common import bp
 @bp.route("/records/<string:kind>", methods=["GET", "POST"])
 @login_required("staff")
 def records(kind: str) -> str | Response | tuple[str, int]:
-    """List the newest records of a kind and record a new one by form (checked as an import)."""
+    """List a kind's records (searched, sorted, paged) and record a new one by form."""
     found = KINDS.get(kind) or abort(404, description=f"Unknown kind {kind}.")
     session = db()
     errors: dict = {}
@@ -31,11 +32,31 @@ def records(kind: str) -> str | Response | tuple[str, int]:
         else:
             flash(f"Recorded one {found.singular}.")
             return redirect(url_for("staff.records", kind=kind))
-    columns, rows = recent_records(session, found)
+    status, problem = (422, None) if errors else (200, None)
+    try:
+        asked = ListQuerySchema(unknown=EXCLUDE).load(request.args)
+        listed = list_records(session, found, **asked)
+    except (ValidationError, ValueError) as wrong:
+        asked, listed = {"q": "", "sort": "-id"}, list_records(session, found)
+        status, problem = 400, _message(wrong)
     page = render_template(
-        "staff/records.html", kind=found, columns=columns, rows=rows, errors=errors, values=values
+        "staff/records.html",
+        kind=found,
+        listed=listed,
+        asked=asked,
+        sorts=sort_keys(found),
+        problem=problem,
+        errors=errors,
+        values=values,
     )
-    return (page, 422) if errors else page
+    return page, status
+
+
+def _message(wrong: Exception) -> str:
+    if isinstance(wrong, ValidationError):
+        fields = wrong.normalized_messages()
+        return " ".join(f"{name}: {' '.join(map(str, m))}" for name, m in fields.items())
+    return str(wrong)
 
 
 @bp.route("/records/<string:kind>/<int:record_id>", methods=["GET", "POST"])

@@ -3,26 +3,44 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from marshmallow import ValidationError
 
 from collector.context import db, settings
+from collector.review import (
+    OUTLIER_FACTOR,
+    ReviewFilterSchema,
+    answers_in_context,
+    listed_responses,
+)
 from collector.surveys import SurveyError, decide_response
 from collector.web.session import login_required, web_user
 from collector.web.staff.common import bp
-from outcomes.models import Member, SurveyResponse, SurveyRevision
+from outcomes.models import MEMBERSHIP_CLASSES, RESPONSE_STATUSES, Member, SurveyResponse
 
 
 @bp.get("/responses")
 @login_required("staff")
-def responses() -> str:
-    """List survey responses, those waiting for a decision first."""
-    rows = db().execute(
-        select(SurveyResponse, Member.name)
-        .join(Member, Member.id == SurveyResponse.member_id)
-        .where(SurveyResponse.status != "draft")
-        .order_by((SurveyResponse.status != "submitted"), SurveyResponse.year.desc(), Member.name)
+def responses() -> tuple[str, int]:
+    """List survey responses by status, year, class and country; waiting ones first."""
+    names = ("status", "year", "membership_class", "country")
+    asked = {k: request.args.get(k, "").strip() for k in names}
+    try:
+        filters = ReviewFilterSchema().load({k: v for k, v in asked.items() if v})
+    except ValidationError as invalid:
+        errors = invalid.normalized_messages()
+        page = _responses_page(asked, rows=[], errors=errors)
+        return page, 400
+    return _responses_page(asked, rows=listed_responses(db(), filters), errors={}), 200
+
+
+def _responses_page(asked: dict[str, str], **context: object) -> str:
+    return render_template(
+        "staff/responses.html",
+        asked=asked,
+        statuses=[s for s in RESPONSE_STATUSES if s != "draft"],
+        classes=MEMBERSHIP_CLASSES,
+        **context,
     )
-    return render_template("staff/responses.html", rows=list(rows))
 
 
 @bp.route("/responses/<int:response_id>", methods=["GET", "POST"])
@@ -50,17 +68,12 @@ def response(response_id: int) -> str | Response | tuple[str, int]:
         else:
             flash(f"Response {found.status}.")
             return redirect(url_for("staff.responses"))
-    latest = session.scalars(
-        select(SurveyRevision).where(
-            SurveyRevision.response_id == found.id,
-            SurveyRevision.number == found.current_revision,
-        )
-    ).first()
     page = render_template(
         "staff/response.html",
         response=found,
         member=session.get(Member, found.member_id),
-        revision=latest,
+        answers=answers_in_context(session, found),
+        factor=OUTLIER_FACTOR,
         error=error,
     )
     return (page, 409) if error else page

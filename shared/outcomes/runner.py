@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from outcomes.config import Settings
+from outcomes.server import THREADS
 
 BIN = Path(sys.executable).parent
 
@@ -27,12 +28,17 @@ def service_command(
     beat: bool = False,
 ) -> list[str]:
     """Return the command line of one service; compose, `make run` and the tests all use it."""
-    if service == "collector":
-        bind = f"{host}:{settings.collector_port}"
-        return [str(BIN / "gunicorn"), "-w", str(workers), "-b", bind, "collector:create_app()"]
-    if service == "dashboard":
-        bind = f"{host}:{settings.dashboard_port}"
-        return [str(BIN / "gunicorn"), "-w", str(workers), "-b", bind, "dashboard:create_server()"]
+    if service in {"collector", "dashboard"}:
+        port = settings.collector_port if service == "collector" else settings.dashboard_port
+        app = "collector:create_app()" if service == "collector" else "dashboard:create_server()"
+        # Threads with a deadline on reading each request (outcomes.server): sync workers let
+        # two clients that trickle their headers stall the service, /healthz included.
+        return [
+            str(BIN / "gunicorn"),
+            *("-w", str(workers), "-b", f"{host}:{port}"),
+            *("-k", "outcomes.server.DeadlineThreadWorker", "--threads", str(THREADS)),
+            app,
+        ]
     celery = [str(BIN / "celery"), "-A", "aggregator.worker"]
     schedule = str(settings.data_dir / "celerybeat-schedule")
     if service == "beat":

@@ -8,8 +8,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from outcomes.runner import free_port
+from tests.slow_clients import healthz_answers, slow_clients
 
 OUTCOMES = str(Path(sys.executable).parent / "outcomes")
 
@@ -50,7 +54,10 @@ def children_of(pid: int) -> set[int]:
     return {child for child, parent in pairs if parent == pid}
 
 
-def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(tmp_path):
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Start `outcomes run` once for this module; yield its process, output lines and URLs."""
+    tmp_path = tmp_path_factory.mktemp("run")
     env = {
         k: v
         for k, v in os.environ.items()
@@ -76,11 +83,34 @@ def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(t
             line = run.stdout.readline()
             assert line, "outcomes run exited before printing its URLs"
             lines.append(line)
+        yield SimpleNamespace(
+            process=run,
+            lines=lines,
+            env=env,
+            data_dir=tmp_path / "var",
+            collector=f"http://127.0.0.1:{env['COLLECTOR_PORT']}",
+            dashboard=f"http://127.0.0.1:{env['DASHBOARD_PORT']}",
+        )
+    finally:
+        if run.poll() is None:
+            run.send_signal(signal.SIGINT)
+            run.wait(timeout=60)
+
+
+def test_healthz_keeps_answering_while_slow_clients_trickle_their_headers(stack):
+    # The issue's attack was two such clients; sync workers answered 2 of 15 probes here.
+    ports = (int(stack.env["COLLECTOR_PORT"]), int(stack.env["DASHBOARD_PORT"]))
+    with slow_clients(ports[0], 8), slow_clients(ports[1], 8):
+        assert healthz_answers(stack.collector + "/healthz", 10) == 10
+        assert healthz_answers(stack.dashboard + "/healthz", 10) == 10
+
+
+def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(stack):
+    run, lines, dashboard, collector = stack.process, stack.lines, stack.dashboard, stack.collector
+    try:
         output = "".join(lines)
         assert "staff login:   staff@example.org / " in output
         token = next(line.split()[-1] for line in lines if "member token" in line)
-        dashboard = f"http://127.0.0.1:{env['DASHBOARD_PORT']}"
-        collector = f"http://127.0.0.1:{env['COLLECTOR_PORT']}"
         assert dashboard in output and collector in output
 
         first = None

@@ -209,6 +209,8 @@ def service_env(settings: Settings) -> dict[str, str]:
         "COLLECTOR_PORT": str(settings.collector_port),
         "DASHBOARD_PORT": str(settings.dashboard_port),
         "OUTCOMES_DATA_DIR": str(settings.data_dir),
+        "SECURE_COOKIES": "true" if settings.secure_cookies else "false",
+        "PROXY_HOPS": str(settings.proxy_hops),
     }
 
 

@@ -56,6 +56,8 @@ class Settings:
     # Security
     secret_key: str = field(default="", repr=False)
     secure_cookies: bool = False
+    # Proxies in front whose X-Forwarded-For/-Proto are trusted (1 behind compose's nginx).
+    proxy_hops: int = 0
     max_request_bytes: int = 16 * 1024 * 1024
     # Network
     collector_port: int = 8000
@@ -102,7 +104,9 @@ class Settings:
             result_backend=env.get("RESULT_BACKEND") or None,
             queue_name=env.get("CELERY_QUEUE") or cls.queue_name,
             secret_key=secret_key,
-            secure_cookies=env.get("SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
+            # HTTPS-only cookies unless told otherwise: `outcomes run` (local development) is.
+            secure_cookies=env.get("SECURE_COOKIES", "true").lower() in {"1", "true", "yes"},
+            proxy_hops=_int(env, "PROXY_HOPS", 0),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             collector_port=collector_port,
             dashboard_port=_int(env, "DASHBOARD_PORT", 8050),

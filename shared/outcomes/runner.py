@@ -153,6 +153,8 @@ def prepare(settings: Settings) -> list[str]:
 def run() -> int:
     """Start redis (if no broker is configured), collector, worker with beat and dashboard."""
     env = dict(os.environ)
+    # Local development over plain http://127.0.0.1: cookies without HTTPS unless told otherwise.
+    env.setdefault("SECURE_COOKIES", "false")
     data_dir = Path(env.get("OUTCOMES_DATA_DIR") or "var").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []

@@ -105,6 +105,12 @@ def test_healthz_keeps_answering_while_slow_clients_trickle_their_headers(stack)
         assert healthz_answers(stack.dashboard + "/healthz", 10) == 10
 
 
+def test_local_development_signs_in_over_plain_http_with_files_only_the_owner_reads(stack):
+    with urllib.request.urlopen(stack.collector + "/login", timeout=10) as answer:
+        cookie = answer.headers["Set-Cookie"]
+    assert cookie.startswith("outcomes_session=") and "Secure" not in cookie
+
+
 def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(stack):
     run, lines, dashboard, collector = stack.process, stack.lines, stack.dashboard, stack.collector
     try:

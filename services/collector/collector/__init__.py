@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, abort, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from outcomes.config import Settings
@@ -27,7 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        SESSION_COOKIE_NAME="outcomes_session",
+        # __Host-: the browser takes it only over HTTPS, for this host alone and every path.
+        SESSION_COOKIE_NAME=("__Host-" if settings.secure_cookies else "") + "outcomes_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
@@ -36,6 +38,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["outcomes_settings"] = settings
+    if settings.proxy_hops:
+        # Behind nginx, the client's address (for rate limits) and scheme come in its headers.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
+        )
     register_extensions(app, settings)
     register_input_checks(app)
     register_api(app)

@@ -46,7 +46,7 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
 
-class DeadlineThreadWorker(ThreadWorker):  # type: ignore[misc]
+class DeadlineThreadWorker(ThreadWorker):
     """gunicorn's threaded worker, each request read against REQUEST_READ_SECONDS."""
 
     def handle(self, conn: Any) -> Any:

@@ -7,7 +7,7 @@ import uuid
 import redis
 from sqlalchemy import func, select
 
-from collector.surveys import _sender
+from collector.changes import sender
 from outcomes.models import AuditLog, IdempotencyRecord, Outbox, SurveyAnswer, SurveyRevision
 from tests.conftest import wait_for
 from tests.factories import make_account, make_survey
@@ -163,10 +163,10 @@ def test_a_burst_of_submissions_sends_one_run_at_once_and_one_for_the_rest(setti
     # A queue no worker reads, so the broker shows every run that was sent.
     quiet = dataclasses.replace(settings, queue_name=f"burst-{uuid.uuid4().hex[:8]}")
     broker = redis.Redis.from_url(quiet.broker_url)
-    sender = _sender(quiet)
+    burst = sender(quiet)
     try:
         for n in range(10):  # committed outbox rows, as save_survey hands them over
-            sender.send(Outbox(id=n, job_id=f"agg-{n}", reason="survey", requested_by=None))
+            burst.send(Outbox(id=n, job_id=f"agg-{n}", reason="survey", requested_by=None))
         assert broker.llen(quiet.queue_name) == 1
 
         def sent() -> set[str]:

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from collector.changes import record_change
 from outcomes.accounts import AccountError, create_user, temporary_password, user_by_email
-from outcomes.models import Application, AuditLog, Facility, Member, User, utcnow
-from outcomes.queue import request_aggregation
+from outcomes.config import Settings
+from outcomes.models import Application, Facility, Member, User, utcnow
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on the phone
 
@@ -34,8 +35,8 @@ def new_reference() -> str:
     return "APP-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
 
 
-def receive_application(session: Session, data: dict[str, Any]) -> Application:
-    """Store a validated application with a fresh reference (the caller commits)."""
+def receive_application(session: Session, settings: Settings, data: dict[str, Any]) -> Application:
+    """Record a validated application with a fresh reference."""
     application = Application(
         reference=new_reference(),
         organisation=data["organisation"],
@@ -54,18 +55,16 @@ def receive_application(session: Session, data: dict[str, Any]) -> Application:
     )
     session.add(application)
     session.flush()
-    session.add(
-        AuditLog(
-            action="application.received",
-            object_type="application",
-            object_id=application.reference,
-            details={"organisation": application.organisation},
-        )
-    )
-    # The published count of applications changes. No faster path than the outbox sweep
-    # (seconds) is needed, so the caller does not enqueue: nothing is lost either way.
-    request_aggregation(
-        session, reason="application received", requested_by=None, topic="applications"
+    record_change(
+        session,
+        settings,
+        actor_id=None,
+        action="application.received",
+        object_type="application",
+        object_id=application.reference,
+        details={"organisation": application.organisation},
+        topic="applications",  # the published count of applications changes
+        reason="application received",
     )
     return application
 
@@ -75,8 +74,10 @@ def application_by_reference(session: Session, reference: str) -> Application | 
     return session.scalars(select(Application).where(Application.reference == reference)).first()
 
 
-def approve_application(session: Session, application: Application, *, staff: User) -> Approval:
-    """Admit the applicant: a member, its facilities and a member account (the caller commits)."""
+def approve_application(
+    session: Session, settings: Settings, application: Application, *, staff: User
+) -> Approval:
+    """Admit the applicant: record a member, its facilities and a member account."""
     _check_undecided(application)
     if user_by_email(session, application.contact_email) is not None:
         raise ApplicationError(
@@ -106,19 +107,19 @@ def approve_application(session: Session, application: Application, *, staff: Us
         )
     except AccountError as error:
         raise ApplicationError(str(error)) from None
-    _decide(session, application, staff=staff, status="approved", reason="")
     application.member_id = member.id
+    _decide(session, settings, application, staff=staff, status="approved", reason="")
     return Approval(member=member, user=user, password=password)
 
 
 def reject_application(
-    session: Session, application: Application, *, staff: User, reason: str
+    session: Session, settings: Settings, application: Application, *, staff: User, reason: str
 ) -> None:
-    """Refuse an application with the reason the applicant will be told (the caller commits)."""
+    """Refuse an application with the reason the applicant will be told."""
     _check_undecided(application)
     if not reason.strip():
         raise ApplicationError("Give the reason for a rejection.")
-    _decide(session, application, staff=staff, status="rejected", reason=reason.strip())
+    _decide(session, settings, application, staff=staff, status="rejected", reason=reason.strip())
 
 
 def _check_undecided(application: Application) -> None:
@@ -129,23 +130,29 @@ def _check_undecided(application: Application) -> None:
 
 
 def _decide(
-    session: Session, application: Application, *, staff: User, status: str, reason: str
+    session: Session,
+    settings: Settings,
+    application: Application,
+    *,
+    staff: User,
+    status: str,
+    reason: str,
 ) -> None:
-    """Record a decision and its audit row."""
+    """Record a decision."""
     application.status = status
     application.decided_by = staff.id
     application.decided_at = utcnow()
     application.decision_reason = reason or None
-    session.add(
-        AuditLog(
-            actor_id=staff.id,
-            action=f"application.{status}",
-            object_type="application",
-            object_id=application.reference,
-            details={"reason": reason} if reason else {},
-        )
-    )
     # A decision changes the applications by status; an approval also adds a member and its
     # facilities, read by many indicators, so it asks for everything (the default topic).
-    topic = "applications" if status == "rejected" else "aggregate"
-    request_aggregation(session, reason=f"application {status}", requested_by=staff.id, topic=topic)
+    record_change(
+        session,
+        settings,
+        actor_id=staff.id,
+        action=f"application.{status}",
+        object_type="application",
+        object_id=application.reference,
+        details={"reason": reason} if reason else {},
+        topic="applications" if status == "rejected" else "aggregate",
+        reason=f"application {status}",
+    )

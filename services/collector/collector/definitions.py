@@ -14,10 +14,11 @@ from pyxform.xls2json import parse_file_to_json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from collector.changes import record_change
+from outcomes.config import Settings
 from outcomes.models import (
     AGGREGATIONS,
     QUESTION_TYPES,
-    AuditLog,
     SurveyDefinition,
     SurveyQuestion,
     User,
@@ -181,6 +182,7 @@ def _next_version(session: Session, year: int) -> int:
 
 def create_definition(
     session: Session,
+    settings: Settings,
     *,
     year: int,
     title: str,
@@ -188,7 +190,7 @@ def create_definition(
     staff: User,
     source: str,
 ) -> SurveyDefinition:
-    """Add a draft definition (the next version for the year) with its questions."""
+    """Record a draft definition (the next version for the year) with its questions."""
     _check_year(year)
     if not title.strip():
         raise DefinitionError("Give the survey a title.")
@@ -201,19 +203,21 @@ def create_definition(
         SurveyQuestion(definition_id=definition.id, position=i, **q)
         for i, q in enumerate(questions)
     )
-    session.add(
-        AuditLog(
-            actor_id=staff.id,
-            action="survey_definition.create",
-            object_type="survey_definition",
-            object_id=str(definition.id),
-            details={"year": year, "version": definition.version, "source": source},
-        )
+    record_change(
+        session,
+        settings,
+        actor_id=staff.id,
+        action="survey_definition.create",
+        object_type="survey_definition",
+        object_id=definition.id,
+        details={"year": year, "version": definition.version, "source": source},
     )
     return definition
 
 
-def copy_previous_year(session: Session, *, year: int, staff: User) -> SurveyDefinition:
+def copy_previous_year(
+    session: Session, settings: Settings, *, year: int, staff: User
+) -> SurveyDefinition:
     """Start a year's draft from the newest definition of the year before."""
     _check_year(year)  # before any query: PostgreSQL refuses a year past INTEGER with a 500
     previous = session.scalars(
@@ -228,6 +232,7 @@ def copy_previous_year(session: Session, *, year: int, staff: User) -> SurveyDef
     title = previous.title.replace(str(year - 1), str(year))
     return create_definition(
         session,
+        settings,
         year=year,
         title=title,
         questions=questions,
@@ -236,19 +241,21 @@ def copy_previous_year(session: Session, *, year: int, staff: User) -> SurveyDef
     )
 
 
-def set_status(session: Session, definition: SurveyDefinition, *, status: str, staff: User) -> None:
+def set_status(
+    session: Session, settings: Settings, definition: SurveyDefinition, *, status: str, staff: User
+) -> None:
     """Open a draft or closed definition, or close an open one."""
     if definition.status not in STATUSES.get(status, ()):
         raise DefinitionError(f"A {definition.status} survey cannot be made {status}.")
     definition.status = status
-    session.add(
-        AuditLog(
-            actor_id=staff.id,
-            action=f"survey_definition.{status}",
-            object_type="survey_definition",
-            object_id=str(definition.id),
-            details={"year": definition.year, "version": definition.version},
-        )
+    record_change(
+        session,
+        settings,
+        actor_id=staff.id,
+        action=f"survey_definition.{status}",
+        object_type="survey_definition",
+        object_id=definition.id,
+        details={"year": definition.year, "version": definition.version},
     )
 
 
@@ -335,6 +342,7 @@ def _draft(definition: SurveyDefinition) -> None:
 
 def save_question(
     session: Session,
+    settings: Settings,
     definition: SurveyDefinition,
     loaded: dict[str, Any],
     *,
@@ -368,37 +376,43 @@ def save_question(
     session.flush()
     after = _columns(question)
     changed = [c for c in QUESTION_COLUMNS if before.get(c) != after[c]]
-    session.add(
-        AuditLog(
-            actor_id=staff.id,
-            action="survey_question.update" if before else "survey_question.create",
-            object_type="survey_definition",
-            object_id=str(definition.id),
-            details={
-                "key": question.key,
-                "before": {c: before[c] for c in changed if c in before},
-                "after": {c: after[c] for c in changed},
-            },
-        )
+    record_change(
+        session,
+        settings,
+        actor_id=staff.id,
+        action="survey_question.update" if before else "survey_question.create",
+        object_type="survey_definition",
+        object_id=definition.id,
+        details={
+            "key": question.key,
+            "before": {c: before[c] for c in changed if c in before},
+            "after": {c: after[c] for c in changed},
+        },
     )
     return question
 
 
 def remove_question(
-    session: Session, definition: SurveyDefinition, question: SurveyQuestion, *, staff: User
+    session: Session,
+    settings: Settings,
+    definition: SurveyDefinition,
+    question: SurveyQuestion,
+    *,
+    staff: User,
 ) -> None:
     """Take a question out of a draft survey."""
     _draft(definition)
-    session.add(
-        AuditLog(
-            actor_id=staff.id,
-            action="survey_question.delete",
-            object_type="survey_definition",
-            object_id=str(definition.id),
-            details={"key": question.key, "before": _columns(question)},
-        )
-    )
+    before = _columns(question)
     session.delete(question)
+    record_change(
+        session,
+        settings,
+        actor_id=staff.id,
+        action="survey_question.delete",
+        object_type="survey_definition",
+        object_id=definition.id,
+        details={"key": question.key, "before": before},
+    )
 
 
 def _columns(question: SurveyQuestion) -> dict[str, Any]:

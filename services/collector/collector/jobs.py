@@ -7,24 +7,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from collector.changes import record_change
 from outcomes.config import Settings
-from outcomes.models import AuditLog, Outbox, User
-from outcomes.queue import enqueue, producer, request_aggregation
+from outcomes.models import Outbox, User
+from outcomes.queue import producer
 
 
 def request_rerun(session: Session, settings: Settings, *, staff: User) -> Outbox:
-    """Commit a staff request for a new snapshot, then send it to the workers."""
-    row = request_aggregation(session, reason="staff request", requested_by=staff.id)
-    session.add(
-        AuditLog(
-            actor_id=staff.id,
-            action="aggregation.request",
-            object_type="outbox",
-            object_id=str(row.id),
-        )
+    """Record a staff request for a new snapshot and send it to the workers."""
+    row = record_change(
+        session,
+        settings,
+        actor_id=staff.id,
+        action="aggregation.request",
+        object_type="outbox",
+        topic="aggregate",
+        reason="staff request",
     )
-    session.commit()
-    enqueue(settings, row)
+    assert row is not None  # a change with a topic always has its outbox row
     return row
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,11 +13,10 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from collector.changes import record_change
 from outcomes.config import Settings
 from outcomes.models import (
-    AuditLog,
     IdempotencyRecord,
-    Outbox,
     SurveyAnswer,
     SurveyDefinition,
     SurveyResponse,
@@ -28,15 +25,11 @@ from outcomes.models import (
     utcnow,
 )
 from outcomes.queries import survey_questions
-from outcomes.queue import enqueue, request_aggregation
 from outcomes.schemas import answers_schema
 
 MAX_KEY_LENGTH = 200
 # Answers kept in value_number (a yes/no as 1 or 0), so SQL can aggregate them.
 STORED_AS_NUMBER = frozenset(("integer", "decimal", "boolean"))
-# A process sends at most one aggregation run per interval: one run drains every pending outbox
-# row, so the submissions of a burst need one run, not one each (the outbox keeps them safe).
-SEND_INTERVAL = 0.2
 
 
 @dataclass
@@ -79,7 +72,7 @@ def save_survey(
         if replay is not None:
             return replay
     try:
-        body, outbox = _write_revision(session, user, year, submission)
+        body, change = _write_revision(session, user, year, submission)
         if idempotency_key is not None:
             session.add(
                 IdempotencyRecord(
@@ -90,7 +83,7 @@ def save_survey(
                     body=body,
                 )
             )
-        session.commit()
+        record_change(session, settings, **change)
     except IntegrityError:
         # A concurrent request with the same key (or the same new response) won the race.
         session.rollback()
@@ -100,8 +93,6 @@ def save_survey(
         raise SurveyError(
             409, "Another save of this survey happened at the same time; retry."
         ) from None
-    if outbox is not None:
-        _sender(settings).send(outbox)
     return 200, body
 
 
@@ -147,7 +138,6 @@ ADD_RESPONSE = insert(SurveyResponse.__table__).returning(_r.id)
 BUMP_RESPONSE = update(SurveyResponse.__table__).where(_r.id == bindparam("response_id"))
 ADD_REVISION = insert(SurveyRevision.__table__).returning(SurveyRevision.__table__.c.id)
 ADD_ANSWERS = insert(SurveyAnswer.__table__)
-ADD_AUDIT = insert(AuditLog.__table__)
 
 
 def open_survey_for(session: Session, year: int) -> OpenSurvey:
@@ -174,8 +164,8 @@ def open_survey_for(session: Session, year: int) -> OpenSurvey:
 
 def _write_revision(
     session: Session, user: User, year: int, submission: dict[str, Any]
-) -> tuple[dict[str, Any], Outbox | None]:
-    """Validate and add a revision, its answers, an audit row and (if submitted) an outbox row."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate and add a revision and its answers; return the body and the change to record."""
     survey = open_survey_for(session, year)
     status = submission["status"]
     schema = survey.draft if status == "draft" else survey.submitted
@@ -211,27 +201,23 @@ def _write_revision(
     typed = _typed_answers(revision_id, survey.questions, answers)
     if typed:
         session.execute(ADD_ANSWERS, typed)
-    outbox = None
     previous = found.status if found is not None else None
+    topic = None
     if status == "submitted" or previous in ("submitted", "accepted"):
         # Only accepted answers are published. A submission (or a draft over a submission)
         # changes who responded; amending an accepted response withdraws its answers until
         # staff accept it again.
-        outbox = request_aggregation(
-            session,
-            reason=f"survey {year} {status}",
-            requested_by=user.id,
-            topic="survey" if previous == "accepted" else "responses",
-        )
-    audit = {
+        topic = "survey" if previous == "accepted" else "responses"
+    change = {
         "actor_id": user.id,
         "action": f"survey.{status}",
         "object_type": "survey_response",
-        "object_id": str(response_id),
+        "object_id": response_id,
         "details": {"year": year, "revision": number},
+        "topic": topic,
+        "reason": f"survey {year} {status}",
     }
-    session.execute(ADD_AUDIT, audit)
-    return _body(year, status, number, stored, now), outbox
+    return _body(year, status, number, stored, now), change
 
 
 def _typed_answers(
@@ -258,47 +244,6 @@ def _typed_answers(
 def _text(value: Any) -> str:
     """Return an answer as text; several choices are joined by ';'."""
     return ";".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-class _Sender:
-    """Sends one process's aggregation runs: at once, or folded into one at the interval's end."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.lock = threading.Lock()
-        self.last_sent = float("-inf")
-        self.due: Outbox | None = None  # the newest row waiting for the interval to end
-
-    def send(self, row: Outbox) -> None:
-        """Send a run for a committed outbox row, or leave it to the send already due."""
-        with self.lock:
-            wait = self.last_sent + SEND_INTERVAL - time.monotonic()
-            if self.due is None and wait > 0:
-                timer = threading.Timer(wait, self._send_due)
-                timer.daemon = True  # if the process ends first, the outbox sweep sends it
-                timer.start()
-            if self.due is not None or wait > 0:
-                self.due = row
-                return
-            self.last_sent = time.monotonic()
-        enqueue(self.settings, row)
-
-    def _send_due(self) -> None:
-        with self.lock:
-            row, self.due = self.due, None
-            self.last_sent = time.monotonic()
-        if row is not None:
-            enqueue(self.settings, row)
-
-
-_senders: dict[Settings, _Sender] = {}
-_senders_lock = threading.Lock()
-
-
-def _sender(settings: Settings) -> _Sender:
-    """Return the process's sender for one configuration."""
-    with _senders_lock:
-        return _senders.setdefault(settings, _Sender(settings))
 
 
 def _replay(
@@ -386,24 +331,14 @@ def decide_response(
     topic = "survey" if accept else "responses"
     response.status = "accepted" if accept else "rejected"
     response.updated_at = utcnow()
-    outbox = request_aggregation(
+    record_change(
         session,
-        reason=f"survey {response.year} {response.status}",
-        requested_by=staff.id,
+        settings,
+        actor_id=staff.id,
+        action=f"survey.{response.status}",
+        object_type="survey_response",
+        object_id=response.id,
+        details={"year": response.year, "revision": response.current_revision, "reason": reason},
         topic=topic,
+        reason=f"survey {response.year} {response.status}",
     )
-    session.add(
-        AuditLog(
-            actor_id=staff.id,
-            action=f"survey.{response.status}",
-            object_type="survey_response",
-            object_id=str(response.id),
-            details={
-                "year": response.year,
-                "revision": response.current_revision,
-                "reason": reason,
-            },
-        )
-    )
-    session.commit()
-    enqueue(settings, outbox)

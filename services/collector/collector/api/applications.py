@@ -18,7 +18,7 @@ from collector.applications import (
     reject_application,
 )
 from collector.auth import current_user, require
-from collector.context import db
+from collector.context import db, settings
 from collector.extensions import apply_limit
 from outcomes.models import Application
 from outcomes.schemas import ApplicationReceiptSchema, ApplicationSchema, DecisionSchema
@@ -60,10 +60,7 @@ class Applications(MethodView):
     @document_errors(blp, 400, 413, 422, 429)
     def post(self, data: dict[str, Any]) -> Application:
         """Apply for membership; answers with the reference to quote."""
-        session = db()
-        application = receive_application(session, data)
-        session.commit()
-        return application
+        return receive_application(db(), settings(), data)
 
     @require("staff")
     @blp.doc(security=BEARER)
@@ -91,7 +88,9 @@ class ApplicationDecision(MethodView):
             abort(404, message=f"No application {reference!r}.")
         try:
             if decision["decision"] == "approve":
-                approval = approve_application(session, application, staff=current_user())
+                approval = approve_application(
+                    session, settings(), application, staff=current_user()
+                )
                 extra = {
                     "member_id": approval.member.id,
                     "account_email": approval.user.email,
@@ -99,11 +98,14 @@ class ApplicationDecision(MethodView):
                 }
             else:
                 reject_application(
-                    session, application, staff=current_user(), reason=decision["reason"]
+                    session,
+                    settings(),
+                    application,
+                    staff=current_user(),
+                    reason=decision["reason"],
                 )
                 extra = {}
         except ApplicationError as error:
             session.rollback()
             abort(409, message=str(error))
-        session.commit()
         return {"reference": reference, "status": application.status, **extra}

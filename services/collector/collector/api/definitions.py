@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from collector.api.common import BEARER, document_errors
 from collector.auth import current_user, require
-from collector.context import db
+from collector.context import db, settings
 from collector.definitions import (
     STATUSES,
     DefinitionError,
@@ -102,11 +102,12 @@ class Definitions(MethodView):
         """Start a year's draft from the newest definition of the year before."""
         session = db()
         try:
-            definition = copy_previous_year(session, year=body["year"], staff=current_user())
+            definition = copy_previous_year(
+                session, settings(), year=body["year"], staff=current_user()
+            )
         except DefinitionError as error:
             session.rollback()
             abort(422, message=str(error), errors={"json": {"year": [str(error)]}})
-        session.commit()
         return _with_questions(definition)
 
 
@@ -137,11 +138,10 @@ class DefinitionStatus(MethodView):
         session = db()
         definition = _definition(definition_id)
         try:
-            set_status(session, definition, status=body["status"], staff=current_user())
+            set_status(session, settings(), definition, status=body["status"], staff=current_user())
         except DefinitionError as error:
             session.rollback()
             abort(409, message=str(error))
-        session.commit()
         return definition
 
 
@@ -182,12 +182,15 @@ class Question(MethodView):
         definition = _definition(definition_id)
         try:
             remove_question(
-                session, definition, _question(definition, question_id), staff=current_user()
+                session,
+                settings(),
+                definition,
+                _question(definition, question_id),
+                staff=current_user(),
             )
         except DefinitionError as error:
             session.rollback()
             abort(409, message=str(error))
-        session.commit()
 
 
 def _question(definition: SurveyDefinition, question_id: int) -> SurveyQuestion:
@@ -202,12 +205,13 @@ def _save(definition_id: int, body: dict[str, Any], question_id: int | None) -> 
     definition = _definition(definition_id)
     found = _question(definition, question_id) if question_id is not None else None
     try:
-        saved = save_question(session, definition, body, staff=current_user(), question=found)
+        saved = save_question(
+            session, settings(), definition, body, staff=current_user(), question=found
+        )
     except DefinitionError as error:
         session.rollback()
         abort(409, message=str(error))
     except ValidationError as invalid:
         session.rollback()
         abort(422, message="The question needs correcting.", errors={"json": invalid.messages})
-    session.commit()
     return saved

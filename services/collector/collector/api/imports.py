@@ -12,7 +12,8 @@ from marshmallow import Schema, fields
 from collector.api.common import BEARER, document_errors
 from collector.auth import current_user, require
 from collector.context import db, settings
-from collector.imports import KINDS, ImportError_, import_rows
+from collector.imports import ImportError_, import_rows
+from collector.kinds import KINDS
 
 blp = Blueprint("imports", __name__, description="CSV imports of programme records")
 

@@ -11,8 +11,9 @@ from marshmallow import Schema, fields
 from collector.api.common import BEARER, document_errors
 from collector.auth import current_user, require
 from collector.context import db, settings
-from collector.imports import KINDS, ImportError_, ImportKind
-from collector.records import record_values, update_record
+from collector.imports import ImportError_
+from collector.kinds import KINDS, RecordKind, record_values
+from collector.records import update_record
 from outcomes.schemas import Strict
 
 blp = Blueprint("records", __name__, description="Programme records, one at a time")
@@ -48,7 +49,7 @@ class RecordChangeSchema(Strict):
     )
 
 
-def _found(kind: str, record_id: int) -> tuple[ImportKind, dict[str, str]]:
+def _found(kind: str, record_id: int) -> tuple[RecordKind, dict[str, str]]:
     found = KINDS.get(kind)
     if found is None:
         abort(404, message=f"Unknown kind {kind!r}; use one of: {', '.join(sorted(KINDS))}.")

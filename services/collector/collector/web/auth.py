@@ -6,11 +6,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from collector.context import db
+from collector.changes import record_change
+from collector.context import db, settings
 from collector.extensions import limiter
 from collector.web.session import sign_in, sign_out, web_user
 from outcomes.accounts import authenticate
-from outcomes.models import AuditLog
 
 bp = Blueprint("auth", __name__)
 
@@ -50,15 +50,14 @@ def login() -> str | Response | tuple[str, int]:
             "auth/login.html", email=email, error="That e-mail and password do not match."
         ), 401
     sign_in(user)
-    db().add(
-        AuditLog(
-            actor_id=user.id,
-            action="session.login",
-            object_type="user_account",
-            object_id=str(user.id),
-        )
+    record_change(
+        db(),
+        settings(),
+        actor_id=user.id,
+        action="session.login",
+        object_type="user_account",
+        object_id=user.id,
     )
-    db().commit()
     target = request.args.get("next", "")
     # Only same-site paths: an attacker's link must not bounce a fresh login elsewhere.
     parts = urlsplit(target)

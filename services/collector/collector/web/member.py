@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from collector.changes import record_change
 from collector.context import db, settings
 from collector.receipts import data_receipt
 from collector.surveys import SurveyError, current_response, revision_history, save_survey
 from collector.web.forms import form_values, posted_values, survey_answers
 from collector.web.session import login_required, refuse, web_user
 from outcomes.accounts import create_token, revoke_token, user_tokens
-from outcomes.models import AuditLog, Member, SurveyDefinition, SurveyResponse, SurveyRevision
+from outcomes.models import Member, SurveyDefinition, SurveyResponse, SurveyRevision
 from outcomes.queries import open_survey, survey_questions
 
 bp = Blueprint("member", __name__, url_prefix="/member")
@@ -156,15 +157,14 @@ def tokens() -> str | tuple[str, int]:
             error = "Give the token a name of 1 to 100 characters (e.g. 'reporting script')."
         else:
             new_token = create_token(session, user=web_user(), name=name)
-            session.add(
-                AuditLog(
-                    actor_id=web_user().id,
-                    action="token.create",
-                    object_type="api_token",
-                    details={"name": name},
-                )
+            record_change(
+                session,
+                settings(),
+                actor_id=web_user().id,
+                action="token.create",
+                object_type="api_token",
+                details={"name": name},
             )
-            session.commit()
     page = render_template(
         "member/tokens.html",
         tokens=user_tokens(session, user=web_user()),
@@ -182,14 +182,13 @@ def revoke(token_id: int) -> Response:
     token = revoke_token(session, user=web_user(), token_id=token_id)
     if token is None:
         refuse(web_user(), object_type="api_token", object_id=token_id)
-    session.add(
-        AuditLog(
-            actor_id=web_user().id,
-            action="token.revoke",
-            object_type="api_token",
-            object_id=str(token_id),
-        )
+    record_change(
+        session,
+        settings(),
+        actor_id=web_user().id,
+        action="token.revoke",
+        object_type="api_token",
+        object_id=token_id,
     )
-    session.commit()
     flash(f"Token '{token.name}' revoked.")
     return redirect(url_for("member.tokens"))

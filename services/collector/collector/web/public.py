@@ -6,7 +6,7 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 from marshmallow import ValidationError
 
 from collector.applications import receive_application
-from collector.context import db
+from collector.context import db, settings
 from collector.extensions import apply_limit
 from collector.web.forms import CERTIFICATION_ROWS, FACILITY_ROWS, application_data, row_errors
 from outcomes.models import MEMBERSHIP_CLASSES
@@ -34,8 +34,7 @@ def apply() -> str | Response | tuple[str, int]:
         except ValidationError as error:
             errors = row_errors(error.messages_dict, positions)
         else:
-            application = receive_application(db(), data)
-            db().commit()
+            application = receive_application(db(), settings(), data)
             session["application_reference"] = application.reference
             return redirect(url_for("public.applied"))
     page = render_template(

@@ -8,8 +8,9 @@ from typing import Any
 
 from flask import abort, g, redirect, request, session, url_for
 
-from collector.context import db
-from outcomes.models import AuditLog, User
+from collector.changes import record_change
+from collector.context import db, settings
+from outcomes.models import User
 
 
 def web_user() -> User | None:
@@ -57,14 +58,13 @@ def refuse(user: User, *, object_type: str, object_id: object) -> None:
     """Record an attempt to reach something that is not the user's, then answer 404."""
     session_ = db()
     session_.rollback()
-    session_.add(
-        AuditLog(
-            actor_id=user.id,
-            action="access.denied",
-            object_type=object_type,
-            object_id=str(object_id)[:40],
-            details={"path": request.path[:200], "method": request.method},
-        )
+    record_change(
+        session_,
+        settings(),
+        actor_id=user.id,
+        action="access.denied",
+        object_type=object_type,
+        object_id=object_id,
+        details={"path": request.path[:200], "method": request.method},
     )
-    session_.commit()
     abort(404, description="There is no such page, or it is not yours.")

@@ -85,8 +85,17 @@ def _texts(value: Any) -> list[str]:
     return found
 
 
+def _json_body() -> Any:
+    """Return the request's JSON body, None if it does not parse; refuse one nested too deeply."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        # Python's parser recurses once per level: 200,000 '[' would be a 500 on every route.
+        abort(400, description="The JSON body is nested too deeply; send at most a few levels.")
+
+
 def register_input_checks(app: Flask) -> None:
-    """Refuse text with NUL characters anywhere in a request, before any view sees it."""
+    """Refuse text with NUL characters, or JSON nested too deeply, before any view sees it."""
 
     @app.before_request
     def refuse_nul() -> None:
@@ -97,7 +106,7 @@ def register_input_checks(app: Flask) -> None:
             *(t for pair in request.args.items(multi=True) for t in pair),
             *(t for pair in request.form.items(multi=True) for t in pair),
             *request.headers.values(),
-            *(_texts(request.get_json(silent=True)) if request.is_json else []),
+            *(_texts(_json_body()) if request.is_json else []),
         ]
         if any(isinstance(text, str) and "\x00" in text for text in texts):
             abort(400, description="The request contains a NUL character (\\0); remove it.")

@@ -32,6 +32,11 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    return default if raw == "" else raw in {"1", "true", "yes"}
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -56,6 +61,8 @@ class Settings:
     # Security
     secret_key: str = field(default="", repr=False)
     secure_cookies: bool = False
+    # Staff must set up a second factor (TOTP) before any staff page; `outcomes run` does not.
+    require_staff_totp: bool = False
     # Proxies in front whose X-Forwarded-For/-Proto are trusted (1 behind compose's nginx).
     proxy_hops: int = 0
     max_request_bytes: int = 16 * 1024 * 1024
@@ -105,8 +112,9 @@ class Settings:
             queue_name=env.get("CELERY_QUEUE") or cls.queue_name,
             secret_key=secret_key,
             # HTTPS-only cookies unless told otherwise: `outcomes run` (local development) is.
-            secure_cookies=env.get("SECURE_COOKIES", "true").lower() in {"1", "true", "yes"},
+            secure_cookies=_flag(env, "SECURE_COOKIES", True),
             proxy_hops=_int(env, "PROXY_HOPS", 0),
+            require_staff_totp=_flag(env, "REQUIRE_STAFF_TOTP", True),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             collector_port=collector_port,
             dashboard_port=_int(env, "DASHBOARD_PORT", 8050),

@@ -127,7 +127,13 @@ def prepare(settings: Settings) -> list[str]:
         if is_empty(session):
             load_demo(session)
             staff_password, member_password = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-            create_user(session, email="staff@example.org", password=staff_password, role="staff")
+            create_user(
+                session,
+                email="staff@example.org",
+                password=staff_password,
+                role="staff",
+                admin=True,
+            )
             member = create_user(
                 session,
                 email="member@example.org",
@@ -155,6 +161,8 @@ def run() -> int:
     env = dict(os.environ)
     # Local development over plain http://127.0.0.1: cookies without HTTPS unless told otherwise.
     env.setdefault("SECURE_COOKIES", "false")
+    # The demo's staff login works without an authenticator app (README "Security" says so).
+    env.setdefault("REQUIRE_STAFF_TOTP", "false")
     data_dir = Path(env.get("OUTCOMES_DATA_DIR") or "var").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []

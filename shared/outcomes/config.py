@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
 class ConfigError(RuntimeError):
@@ -16,10 +18,27 @@ def _embedded_secret(data_dir: Path) -> str:
     """Return the embedded mode's secret key, generating and keeping it on first use."""
     path = data_dir / "secret_key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another process made it first: read that
+            write_private(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create a file only its owner can read (0600 from the start, never readable by others)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
+def masked(url: str) -> str:
+    """Return a URL with its password replaced by ***, for logs and printed lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:

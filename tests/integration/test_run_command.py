@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -109,6 +110,14 @@ def test_local_development_signs_in_over_plain_http_with_files_only_the_owner_re
     with urllib.request.urlopen(stack.collector + "/login", timeout=10) as answer:
         cookie = answer.headers["Set-Cookie"]
     assert cookie.startswith("outcomes_session=") and "Secure" not in cookie
+    # Created so from the start (umask, os.open), not narrowed after: nobody else ever reads them.
+    modes = {
+        path.name: stat.S_IMODE(path.stat().st_mode)
+        for path in (stack.data_dir, *stack.data_dir.iterdir())
+    }
+    assert modes["var"] == 0o700
+    for name in ("outcomes.db", "outcomes.db-wal", "secret_key", "demo-logins.txt"):
+        assert modes[name] == 0o600, (name, oct(modes[name]))
 
 
 def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(stack):

@@ -145,7 +145,8 @@ def register_security_headers(app: Flask) -> None:
             "Content-Security-Policy",
             "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
-        if response.mimetype == "text/html":
-            # Pages show personal data: never keep them in shared caches or the back button.
+        if response.mimetype == "text/html" or request.path.startswith("/api/"):
+            # Pages and API answers carry personal data (answers, exports, one-time passwords):
+            # never keep them in shared caches, browser caches or the back button.
             response.headers.setdefault("Cache-Control", "no-store")
         return response

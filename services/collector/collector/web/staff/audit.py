@@ -17,9 +17,9 @@ from outcomes.models import AuditLog, User
 class AuditFilterSchema(Schema):
     """The audit log's filters; a field left empty filters nothing."""
 
-    action = fields.String(validate=validate.Length(max=60))
-    object_type = fields.String(validate=validate.Length(max=40))
-    actor = fields.String(validate=validate.Length(max=254))
+    action = fields.String(validate=validate.Length(max=200))
+    object_type = fields.String(validate=validate.Length(max=200))
+    actor = fields.String(validate=validate.Length(max=200))
     since = fields.Date(error_messages={"invalid": "Give a date such as 2026-01-31."})
     until = fields.Date(error_messages={"invalid": "Give a date such as 2026-01-31."})
 

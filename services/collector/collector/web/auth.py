@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
@@ -30,8 +31,15 @@ def _email() -> str:
     return request.form.get("email", "").strip().lower()[:254]
 
 
-def _failed(response: Response) -> bool:
-    return response.status_code != 302
+def _failures(limit: str, key: Callable[[], str]) -> Callable[[Callable], Callable]:
+    """Limit the failed sign-in POSTs under one key (a redirect means it succeeded)."""
+    return limiter.limit(
+        limit,
+        methods=["POST"],
+        key_func=key,
+        deduct_when=lambda response: response.status_code != 302,
+        error_message=WAIT,
+    )
 
 
 def _home() -> str:
@@ -51,27 +59,9 @@ def _next_or_home() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    LOGIN_LIMIT,
-    methods=["POST"],
-    key_func=lambda: f"{request.remote_addr}|{_email()}",
-    deduct_when=_failed,
-    error_message=WAIT,
-)
-@limiter.limit(
-    ACCOUNT_LIMIT,
-    methods=["POST"],
-    key_func=lambda: f"account|{_email()}",
-    deduct_when=_failed,
-    error_message=WAIT,
-)
-@limiter.limit(
-    ADDRESS_LIMIT,
-    methods=["POST"],
-    key_func=lambda: f"address|{request.remote_addr}",
-    deduct_when=_failed,
-    error_message=WAIT,
-)
+@_failures(LOGIN_LIMIT, lambda: f"{request.remote_addr}|{_email()}")
+@_failures(ACCOUNT_LIMIT, lambda: f"account|{_email()}")
+@_failures(ADDRESS_LIMIT, lambda: f"address|{request.remote_addr}")
 def login() -> str | Response | tuple[str, int]:
     """Show the sign-in form; sign in on a right e-mail and password."""
     if request.method == "GET":
@@ -101,13 +91,7 @@ def login() -> str | Response | tuple[str, int]:
 
 
 @bp.route("/login/factor", methods=["GET", "POST"])
-@limiter.limit(
-    FACTOR_LIMIT,
-    methods=["POST"],
-    key_func=lambda: f"factor|{session.get('sid', request.remote_addr)}",
-    deduct_when=_failed,
-    error_message=WAIT,
-)
+@_failures(FACTOR_LIMIT, lambda: f"factor|{session.get('sid', request.remote_addr)}")
 def factor() -> str | Response | tuple[str, int]:
     """Ask for the authenticator's code (or a recovery code) after a right password."""
     pending = current_session()

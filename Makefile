@@ -17,6 +17,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/outcomes
 	$(BIN)/bandit -q -r shared services --severity-level medium
+	$(BIN)/python -m tools.audit
 
 # The long randomized fault run (README "Fault tests"); e.g. make faults FAULTS_ARGS="--seed 7".
 FAULTS_ARGS ?=

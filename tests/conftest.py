@@ -209,6 +209,9 @@ def service_env(settings: Settings) -> dict[str, str]:
         "COLLECTOR_PORT": str(settings.collector_port),
         "DASHBOARD_PORT": str(settings.dashboard_port),
         "OUTCOMES_DATA_DIR": str(settings.data_dir),
+        "SECURE_COOKIES": "true" if settings.secure_cookies else "false",
+        "PROXY_HOPS": str(settings.proxy_hops),
+        "REQUIRE_STAFF_TOTP": "true" if settings.require_staff_totp else "false",
     }
 
 

@@ -1,16 +1,25 @@
-"""Creating staff and member accounts and their API tokens."""
+"""Creating staff and member accounts, their passwords, second factors and API tokens."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+import pyotp
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
-from outcomes.models import ApiToken, Member, User, utcnow
+from outcomes.models import ApiToken, Member, User, WebSession, utcnow
 from outcomes.security import hash_password, new_token, token_digest, verify_password
 
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 128
+# zxcvbn's scale: 3 is "safely unguessable" against an offline attack on a slow hash.
+MIN_PASSWORD_SCORE = 3
+# A one-time password (from an approval or a staff reset) works this long, once, to set one.
+ONE_TIME_PASSWORD_LIFETIME = timedelta(days=7)
+RECOVERY_CODES = 10
 # Verifying against a real hash when the e-mail is unknown keeps both paths equally slow,
 # so response times do not tell which addresses have accounts.
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
@@ -20,32 +29,49 @@ class AccountError(ValueError):
     """An account cannot be created as asked."""
 
 
+class PasswordExpired(AccountError):
+    """The right one-time password, but past its lifetime."""
+
+
 def create_user(
-    session: Session, *, email: str, password: str, role: str, member_id: int | None = None
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: str,
+    member_id: int | None = None,
+    admin: bool = False,
+    one_time: bool = False,
 ) -> User:
-    """Add a staff or member account (the caller commits)."""
+    """Add a staff or member account (the caller commits); one_time: the password must change."""
     if role not in {"staff", "member"}:
         raise AccountError("role must be staff or member")
     if role == "member" and session.get(Member, member_id) is None:
         raise AccountError(f"a member account needs an existing --member-id (got {member_id})")
     if session.scalars(select(User).where(User.email == email.lower())).first():
         raise AccountError(f"an account for {email} already exists")
-    _check_password(password)
+    if admin and role != "staff":
+        raise AccountError("only staff accounts can manage accounts")
     user = User(
         email=email.lower(),
-        password_hash=hash_password(password),
         role=role,
         member_id=member_id if role == "member" else None,
+        is_admin=admin,
     )
+    set_password(user, password, one_time=one_time)
     session.add(user)
     session.flush()
     return user
 
 
-def create_token(session: Session, *, user: User, name: str) -> str:
+def create_token(
+    session: Session, *, user: User, name: str, expires_at: datetime | None = None
+) -> str:
     """Add an API token for a user and return it; only its digest is stored."""
     token = new_token()
-    session.add(ApiToken(user_id=user.id, name=name, token_hash=token_digest(token)))
+    session.add(
+        ApiToken(user_id=user.id, name=name, token_hash=token_digest(token), expires_at=expires_at)
+    )
     session.flush()
     return token
 
@@ -55,27 +81,104 @@ def user_by_email(session: Session, email: str) -> User | None:
     return session.scalars(select(User).where(User.email == email.lower())).first()
 
 
-def _check_password(password: str) -> None:
-    """Refuse a password too short to resist guessing."""
+def check_password(password: str, *, email: str = "") -> None:
+    """Refuse a password that is short, overlong, or among those guessed first."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"passwords may have at most {MAX_PASSWORD_LENGTH} characters")
+    # zxcvbn knows the common-password lists, words, names, dates and keyboard patterns.
+    strength = zxcvbn(password[:72], user_inputs=[email, *email.split("@"), "outcomes"])
+    if strength["score"] < MIN_PASSWORD_SCORE:
+        why = strength["feedback"]["warning"] or "It is common or easy to guess."
+        raise AccountError(
+            f"that password is too easy to guess. {why} Use a phrase of four or more "
+            "uncommon words, or one from a password manager."
+        )
 
 
 def authenticate(session: Session, *, email: str, password: str) -> User | None:
-    """Return the active account whose password matches, or None."""
-    user = user_by_email(session, email.strip())
+    """Return the active account whose password matches, or None; PasswordExpired if too old."""
+    user = user_by_email(session, email.strip()[:254])
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
         return None
-    if not verify_password(user.password_hash, password) or not user.is_active:
+    if not verify_password(user.password_hash, password[:MAX_PASSWORD_LENGTH]):
         return None
+    if not user.is_active:
+        return None
+    if password_expired(user):
+        raise PasswordExpired(
+            "That one-time password has expired unused. Ask the secretariat's staff for a new one."
+        )
     return user
 
 
-def set_password(user: User, password: str) -> None:
-    """Replace an account's password (the caller commits)."""
-    _check_password(password)
+def password_expired(user: User) -> bool:
+    """Tell whether an account's one-time password has passed its lifetime unused."""
+    expires = user.password_expires_at
+    return expires is not None and _aware(expires) <= utcnow()
+
+
+def set_password(user: User, password: str, *, one_time: bool = False) -> None:
+    """Replace an account's password (the caller commits); a one-time one must be changed."""
+    if not one_time:  # a one-time password is generated, never chosen
+        check_password(password, email=user.email or "")
     user.password_hash = hash_password(password)
+    user.must_change_password = one_time
+    user.password_expires_at = utcnow() + ONE_TIME_PASSWORD_LIFETIME if one_time else None
+
+
+def end_sessions(session: Session, *, user: User) -> None:
+    """Sign an account out of every browser (the caller commits)."""
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+
+
+def revoke_tokens(session: Session, *, user: User) -> None:
+    """Revoke every API token of an account (the caller commits)."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def new_totp_secret() -> str:
+    """Return a fresh secret for an authenticator app."""
+    return pyotp.random_base32()
+
+
+def totp_uri(secret: str, email: str) -> str:
+    """Return the otpauth:// address an authenticator app takes (typed or as a QR code)."""
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name="Outcomes")
+
+
+def verify_totp(secret: str, code: str) -> bool:
+    """Tell whether a six-digit code is the current one (or the one 30 s before or after)."""
+    code = code.strip().replace(" ", "")
+    return len(code) == 6 and code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
+
+
+def new_recovery_codes(user: User) -> list[str]:
+    """Give an account fresh recovery codes; return them to show once (only hashes are kept)."""
+    codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODES)]
+    user.recovery_codes = [hash_password(code) for code in codes]
+    return codes
+
+
+def use_recovery_code(user: User, code: str) -> bool:
+    """Accept one unused recovery code, which then stops working (the caller commits)."""
+    code = code.strip().lower()[:20]
+    for stored in user.recovery_codes:
+        if verify_password(stored, code):
+            user.recovery_codes = [other for other in user.recovery_codes if other != stored]
+            return True
+    return False
+
+
+def _aware(moment: datetime) -> datetime:
+    """Return a time with its zone (SQLite gives times back without one; they are UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
 def temporary_password() -> str:

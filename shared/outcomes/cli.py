@@ -7,6 +7,7 @@ import getpass
 import os
 import sys
 import time
+from datetime import timedelta
 
 from outcomes.config import ConfigError, Settings
 
@@ -37,11 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=("staff", "member"), required=True)
     p.add_argument("--member-id", type=int, help="the member organisation (member accounts)")
     p.add_argument("--password", help="the password (asked for if omitted)")
+    p.add_argument("--admin", action="store_true", help="a staff account that manages accounts")
     p.set_defaults(handler=cmd_create_user)
 
     p = sub.add_parser("create-token", help="create an API token for an account and print it")
     p.add_argument("--email", required=True)
     p.add_argument("--name", default="cli", help="a label to recognise the token by")
+    p.add_argument("--expires-days", type=int, help="days the token works (default: until revoked)")
     p.set_defaults(handler=cmd_create_token)
 
     p = sub.add_parser("load-demo", help="load the labelled demo data set")
@@ -88,6 +91,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
                 password=password,
                 role=args.role,
                 member_id=args.member_id,
+                admin=args.admin,
             )
             print(f"created {user.role} account {user.email} (id {user.id})")
     except AccountError as error:
@@ -100,13 +104,16 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     """Create an API token and print it once."""
     from outcomes.accounts import create_token, user_by_email
     from outcomes.db import session_scope
+    from outcomes.models import utcnow
 
     with session_scope(Settings.from_env().database_url) as session:
         user = user_by_email(session, args.email)
         if user is None:
             print(f"outcomes: no account for {args.email}", file=sys.stderr)
             return 1
-        print(create_token(session, user=user, name=args.name))
+        days = args.expires_days
+        expires = utcnow() + timedelta(days=days) if days else None
+        print(create_token(session, user=user, name=args.name, expires_at=expires))
     return 0
 
 

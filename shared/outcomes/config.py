@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
 class ConfigError(RuntimeError):
@@ -16,10 +18,27 @@ def _embedded_secret(data_dir: Path) -> str:
     """Return the embedded mode's secret key, generating and keeping it on first use."""
     path = data_dir / "secret_key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another process made it first: read that
+            write_private(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Create a file only its owner can read (0600 from the start, never readable by others)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
+def masked(url: str) -> str:
+    """Return a URL with its password replaced by ***, for logs and printed lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -30,6 +49,11 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    return default if raw == "" else raw in {"1", "true", "yes"}
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -56,6 +80,10 @@ class Settings:
     # Security
     secret_key: str = field(default="", repr=False)
     secure_cookies: bool = False
+    # Staff must set up a second factor (TOTP) before any staff page; `outcomes run` does not.
+    require_staff_totp: bool = False
+    # Proxies in front whose X-Forwarded-For/-Proto are trusted (1 behind compose's nginx).
+    proxy_hops: int = 0
     max_request_bytes: int = 16 * 1024 * 1024
     # Network
     collector_port: int = 8000
@@ -102,7 +130,10 @@ class Settings:
             result_backend=env.get("RESULT_BACKEND") or None,
             queue_name=env.get("CELERY_QUEUE") or cls.queue_name,
             secret_key=secret_key,
-            secure_cookies=env.get("SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
+            # HTTPS-only cookies unless told otherwise: `outcomes run` (local development) is.
+            secure_cookies=_flag(env, "SECURE_COOKIES", True),
+            proxy_hops=_int(env, "PROXY_HOPS", 0),
+            require_staff_totp=_flag(env, "REQUIRE_STAFF_TOTP", True),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             collector_port=collector_port,
             dashboard_port=_int(env, "DASHBOARD_PORT", 8050),

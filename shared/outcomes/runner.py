@@ -13,7 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from outcomes.config import Settings
+from outcomes.config import Settings, masked, write_private
+from outcomes.server import THREADS
 
 BIN = Path(sys.executable).parent
 
@@ -27,12 +28,17 @@ def service_command(
     beat: bool = False,
 ) -> list[str]:
     """Return the command line of one service; compose, `make run` and the tests all use it."""
-    if service == "collector":
-        bind = f"{host}:{settings.collector_port}"
-        return [str(BIN / "gunicorn"), "-w", str(workers), "-b", bind, "collector:create_app()"]
-    if service == "dashboard":
-        bind = f"{host}:{settings.dashboard_port}"
-        return [str(BIN / "gunicorn"), "-w", str(workers), "-b", bind, "dashboard:create_server()"]
+    if service in {"collector", "dashboard"}:
+        port = settings.collector_port if service == "collector" else settings.dashboard_port
+        app = "collector:create_app()" if service == "collector" else "dashboard:create_server()"
+        # Threads with a deadline on reading each request (outcomes.server): sync workers let
+        # two clients that trickle their headers stall the service, /healthz included.
+        return [
+            str(BIN / "gunicorn"),
+            *("-w", str(workers), "-b", f"{host}:{port}"),
+            *("-k", "outcomes.server.DeadlineThreadWorker", "--threads", str(THREADS)),
+            app,
+        ]
     celery = [str(BIN / "celery"), "-A", "aggregator.worker"]
     schedule = str(settings.data_dir / "celerybeat-schedule")
     if service == "beat":
@@ -121,7 +127,13 @@ def prepare(settings: Settings) -> list[str]:
         if is_empty(session):
             load_demo(session)
             staff_password, member_password = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-            create_user(session, email="staff@example.org", password=staff_password, role="staff")
+            create_user(
+                session,
+                email="staff@example.org",
+                password=staff_password,
+                role="staff",
+                admin=True,
+            )
             member = create_user(
                 session,
                 email="member@example.org",
@@ -130,12 +142,12 @@ def prepare(settings: Settings) -> list[str]:
                 member_id=1,
             )
             token = create_token(session, user=member, name="demo")
-            logins.write_text(
+            write_private(
+                logins,
                 f"staff login:   staff@example.org / {staff_password}\n"
                 f"member login:  member@example.org / {member_password}\n"
-                f"member token:  {token}\n"
+                f"member token:  {token}\n",
             )
-            logins.chmod(0o600)
         first = None
         if latest_snapshot(session) is None:
             first = request_aggregation(session, reason="first start", requested_by=None)
@@ -146,9 +158,16 @@ def prepare(settings: Settings) -> list[str]:
 
 def run() -> int:
     """Start redis (if no broker is configured), collector, worker with beat and dashboard."""
+    # Everything the services write (the SQLite database and its WAL, logs, the beat schedule)
+    # is created readable by this user only: the database holds password hashes and answers.
+    os.umask(0o077)
     env = dict(os.environ)
+    # Local development over plain http://127.0.0.1: cookies without HTTPS unless told otherwise.
+    env.setdefault("SECURE_COOKIES", "false")
+    # The demo's staff login works without an authenticator app (README "Security" says so).
+    env.setdefault("REQUIRE_STAFF_TOTP", "false")
     data_dir = Path(env.get("OUTCOMES_DATA_DIR") or "var").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
     stop = _stopper(children)
     # Ctrl-C must stop everything even if a parent started us with SIGINT ignored.
@@ -171,8 +190,8 @@ def run() -> int:
         print("\nOutcomes is running (Ctrl-C stops everything):", flush=True)
         print(f"  dashboard      {dashboard}/")
         print(f"  collector API  {collector}/api/v1/  (OpenAPI: {collector}/api/openapi.json)")
-        print(f"  database       {settings.database_url}")
-        print(f"  broker         {settings.broker_url}")
+        print(f"  database       {masked(settings.database_url)}")
+        print(f"  broker         {masked(settings.broker_url)}")
         for line in logins:
             print(f"  {line}")
         print(flush=True)

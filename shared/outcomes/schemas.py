@@ -17,6 +17,43 @@ REPORTING_YEARS = validate.Range(
 )
 
 
+def _most(field: fields.Field) -> int:
+    """Return the smallest maximum length among a field's validators."""
+    limits = [v.max for v in field.validators if isinstance(v, validate.Length) and v.max]
+    if not limits:
+        raise TypeError(f"{type(field).__name__} needs validate=Length(max=...)")
+    return min(limits)
+
+
+class BoundedList(fields.List):
+    """A list whose Length(max) is checked before its items are read (250,000 items: 7 s)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.most = _most(self)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, list) and len(value) > self.most:
+            raise ValidationError(f"Give at most {self.most} items.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class BoundedDict(fields.Dict):
+    """A mapping whose Length(max) is checked before its entries are read."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.most = _most(self)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict) and len(value) > self.most:
+            raise ValidationError(f"Give at most {self.most} entries.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+KEY = fields.String(validate=validate.Length(max=60))
+
+
 class SurveySubmissionSchema(Schema):
     """The body of a member's survey PUT: answers by question key, and draft or submitted."""
 
@@ -27,7 +64,7 @@ class SurveySubmissionSchema(Schema):
         load_default="submitted",
         validate=validate.OneOf(MEMBER_STATUSES, error="Must be one of: {choices}."),
     )
-    answers = fields.Dict(keys=fields.String(), required=True)
+    answers = BoundedDict(keys=KEY, required=True, validate=validate.Length(max=1000))
 
 
 class SurveyResponseSchema(Schema):
@@ -67,12 +104,15 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
     if question.type == "select_many":
         # Several choices; XLSForm's select_multiple (the name is cut to fit the type column).
         names = [c["name"] for c in question.choices]
-        return fields.List(
+        return BoundedList(
             fields.String(validate=validate.OneOf(names, error="Not one of the choices.")),
             required=required,
             allow_none=not required,
             # An empty choice answers nothing: required means at least one choice.
-            validate=validate.Length(min=1 if required else 0, error="Choose at least one."),
+            validate=[
+                validate.Length(min=1 if required else 0, error="Choose at least one."),
+                validate.Length(max=max(len(names), 1)),
+            ],
         )
     extra: dict[str, Any] = {"strict": True} if question.type == "integer" else {}
     return FIELD_TYPES[question.type](
@@ -143,6 +183,7 @@ class Country(fields.String):
         # Listed in the OpenAPI document, so clients (and schemathesis) know the valid codes.
         codes = sorted(country.alpha_2 for country in pycountry.countries)
         kwargs.setdefault("metadata", {"enum": codes})
+        kwargs.setdefault("validate", validate.Length(max=2))
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -179,17 +220,18 @@ class ApplicationSchema(Strict):
     country = Country(required=True)
     contact_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     contact_email = fields.Email(required=True, validate=validate.Length(max=254))
-    facilities = fields.List(
+    facilities = BoundedList(
         fields.Nested(FacilityInputSchema), load_default=list, validate=validate.Length(max=500)
     )
-    external_certifications = fields.List(
+    external_certifications = BoundedList(
         fields.Nested(ExternalCertificationHeldSchema),
         load_default=list,
         validate=validate.Length(max=50),
     )
-    commitments = fields.List(
+    commitments = BoundedList(
         fields.String(validate=validate.OneOf(COMMITMENTS, error="Not one of our commitments.")),
         load_default=list,
+        validate=validate.Length(max=len(COMMITMENTS)),
     )
     accepts_code_of_conduct = fields.Boolean(
         required=True,

@@ -5,6 +5,7 @@ from urllib.parse import quote, urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dashboard import ids
 from dashboard.filters import KEYS
 from tests.abuse.support import page_answer
 from tests.dashboard_cells import sample_cells
@@ -93,3 +94,46 @@ def test_the_data_api_answers_any_id_and_format_with_data_or_a_json_error(dashbo
             assert answer.get_json()["errors"], address
 
     check()
+
+
+def download_answer(client, search):
+    """POST the download callback's inputs to Dash, as a click on "CSV of what is shown" does."""
+    body = {
+        "output": "download.data",
+        "outputs": {"id": ids.DOWNLOAD, "property": "data"},
+        "inputs": [
+            {"id": ids.DOWNLOAD_SHOWN_CSV, "property": "n_clicks", "value": 1},
+            {"id": ids.DOWNLOAD_SHOWN_JSON, "property": "n_clicks", "value": None},
+        ],
+        "changedPropIds": [f"{ids.DOWNLOAD_SHOWN_CSV}.n_clicks"],
+        "state": [{"id": ids.URL, "property": "search", "value": search}],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def test_the_url_callback_answers_lists_and_long_queries_with_a_message(dashboard, db):
+    publish(db)
+    many = "?" + "&".join(f"year={n}" for n in range(21))
+
+    for pathname, search in ((["/", "x"], ""), ("/", ["?year=2024"]), ("/", many)):
+        answer = page_answer(dashboard, pathname, search)
+        assert answer.status_code == 200, (pathname, search, answer.status_code)
+        assert "cannot be shown" in answer.get_data(as_text=True)
+
+
+def test_the_download_callback_answers_a_bad_snapshot_with_nothing_not_an_error(dashboard, db):
+    publish(db)
+
+    bad = download_answer(dashboard, "?snapshot=abc")
+    good = download_answer(dashboard, "")
+
+    assert bad.status_code in (200, 204), bad.status_code  # Dash's "nothing to update"
+    assert "outcomes-snapshot-" not in bad.get_data(as_text=True)
+    assert good.status_code == 200 and "outcomes-snapshot-" in good.get_data(as_text=True)
+
+
+def test_the_dashboard_refuses_a_request_body_past_its_limit_before_reading_it(dashboard):
+    answer = dashboard.post(
+        "/_dash-update-component", data=b"[" * (2 * 1024 * 1024), content_type="application/json"
+    )
+    assert answer.status_code == 413

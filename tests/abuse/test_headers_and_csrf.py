@@ -3,6 +3,7 @@
 import pytest
 
 from collector import create_app
+from outcomes.config import Settings
 from tests.abuse.support import row_counts
 from tests.collector.web import csrf_token, make_login, sign_in
 
@@ -61,6 +62,14 @@ def test_cookies_are_http_only_same_site_and_secure_only_when_configured(setting
 
     assert "HttpOnly" in plain and "SameSite=Lax" in plain and "Secure" not in plain
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+    # __Host-: HTTPS only, this host only (no Domain), every path.
+    assert cookie.startswith("__Host-outcomes_session=")
+    assert "Path=/;" in cookie and "Domain" not in cookie
+
+
+def test_cookies_are_secure_by_default_outside_outcomes_run():
+    # `outcomes run` (local development) turns it off: tests/integration/test_run_command.py.
+    assert Settings.from_env({"SECRET_KEY": "k" * 40, "DATABASE_URL": "sqlite://"}).secure_cookies
 
 
 def test_collector_pages_and_api_answers_carry_security_headers(collector, db):

@@ -50,3 +50,19 @@ def test_deeply_nested_json_is_refused_with_a_message_not_a_server_error(collect
     assert answer.status_code == 422, answer.status_code
     assert answer.json["errors"]
     assert row_counts(db) == before
+
+
+def test_json_nested_200000_deep_is_a_400_on_every_collector_route(collector, db):
+    nested = "[" * 200_000 + "]" * 200_000  # Python's parser would recurse past its limit
+    app = collector.application
+    urls = app.url_map.bind("localhost")
+    answers = {}
+    for rule in app.url_map.iter_rules():
+        for method in {"POST", "PUT"} & rule.methods:
+            address = urls.build(rule.endpoint, dict.fromkeys(rule.arguments, 1), method=method)
+            answer = collector.open(
+                address, method=method, data=nested, content_type="application/json"
+            )
+            answers[method, address] = answer.status_code
+
+    assert answers and set(answers.values()) == {400}, answers

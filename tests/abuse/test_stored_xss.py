@@ -99,7 +99,7 @@ def add_survey_with_a_text_question(db):
 
 def test_every_collector_page_shows_stored_markup_as_text(collector, db):
     add_survey_with_a_text_question(db)
-    member, staff = make_login(db), make_login(db, role="staff")
+    member, staff = make_login(db), make_login(db, role="staff", admin=True)
     db.commit()
     # An applicant, through the public form.
     application = {

@@ -59,8 +59,13 @@ def test_apply_approve_draft_submit_amend_accept_and_publish(browser, settings, 
         assert "<td>450</td>" in page.content()
         sign_out(page)
 
-        # The member drafts, submits and amends its 2025 survey.
+        # The member signs in with the one-time password, which it must replace at once ...
         sign_in(page, base, email, password)
+        page.fill("#current", password)
+        page.fill("#new", "violet lantern orbit quarry")
+        page.click("button:has-text('Change password')")
+        page.get_by_text("Your password is changed").wait_for()
+        # ... then drafts, submits and amends its 2025 survey.
         page.goto(base + "/member/surveys/2025")
         page.fill("#q-employees", "120")
         page.click("button:has-text('Save draft')")

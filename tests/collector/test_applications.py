@@ -159,6 +159,19 @@ def test_the_decision_api_approves_once_and_refuses_a_second_decision(collector,
     assert count(db, Member) == 1
 
 
+def test_refused_applications_count_toward_a_limit_of_attempts_per_address(collector, db):
+    bad = {"organisation": "X"}
+    refused = [collector.post("/api/v1/applications", json=bad) for _ in range(30)]
+
+    after = collector.post("/api/v1/applications", json=GOOD)
+
+    assert {answer.status_code for answer in refused} == {422}
+    assert after.status_code == 429
+    assert "Too many attempts" in after.json["errors"]["request"][0]
+    db.rollback()
+    assert count(db, Application) == 0
+
+
 def test_applying_is_limited_per_address_across_the_form_and_the_api(collector, db):
     refused_form = collector.post("/api/v1/applications", json={"organisation": "X"})
     by_api = [
@@ -170,7 +183,7 @@ def test_applying_is_limited_per_address_across_the_form_and_the_api(collector, 
     too_many = collector.post("/api/v1/applications", json=GOOD)
     too_many_by_form = post_form(collector, "/apply", FORM)
 
-    assert refused_form.status_code == 422  # a refused application does not count
+    assert refused_form.status_code == 422  # not counted as an accepted application
     assert {answer.status_code for answer in by_api} == {201}
     assert by_form.status_code == 302
     assert too_many.status_code == 429

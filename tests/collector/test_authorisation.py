@@ -278,3 +278,44 @@ def test_each_new_staff_page_answers_each_kind_of_visitor_as_the_matrix_says(
         assert db.get(Meeting, meeting.id).held_on == date(2024, 2, 15)
         assert db.scalars(select(ExternalCertification.valid_until)).all() == [None]
         assert len(survey_questions(db, definition_id=draft.id)) == 3
+
+
+# Account management: only staff with the admin role; one's own account pages: anyone signed in.
+ACCOUNT_ACTORS = ("anonymous", "member", "staff", "admin")
+ACCOUNT_PAGES = {
+    ("GET", "/staff/accounts"): (302, 403, 403, 200),
+    ("POST", "/staff/accounts/{other_staff}/password"): (302, 403, 403, 200),
+    ("POST", "/staff/accounts/{member}/password"): (302, 403, 403, 200),
+    ("GET", "/account/password"): (302, 200, 200, 200),
+    ("GET", "/account/two-factor"): (302, 200, 200, 200),
+}
+
+
+@pytest.mark.parametrize("actor", ACCOUNT_ACTORS)
+@pytest.mark.parametrize("cell", list(ACCOUNT_PAGES), ids=" ".join)
+def test_only_admins_manage_accounts_and_everyone_signed_in_manages_their_own(
+    collector, db, cell, actor
+):
+    other_staff, member = make_login(db, role="staff"), make_login(db)
+    visitor = None
+    if actor != "anonymous":
+        role = "member" if actor == "member" else "staff"
+        visitor = make_login(db, role=role, admin=actor == "admin")
+    db.commit()
+    if visitor is not None:
+        sign_in(collector, visitor)
+    method, page = cell
+    token = csrf_token(collector, "/login" if actor == "anonymous" else "/")
+    before = {user.id: user.password_hash for user in (other_staff, member)}
+
+    answer = collector.open(
+        page.format(other_staff=other_staff.id, member=member.id),
+        method=method,
+        data={"csrf_token": token},
+    )
+
+    assert answer.status_code == ACCOUNT_PAGES[cell][ACCOUNT_ACTORS.index(actor)]
+    if answer.status_code != 200 or method == "GET":
+        db.rollback()
+        db.expire_all()
+        assert {u.id: u.password_hash for u in (other_staff, member)} == before

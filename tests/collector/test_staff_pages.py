@@ -27,8 +27,8 @@ def submitted_response(collector, db) -> int:
     return db.scalar(select(SurveyResponse.id))
 
 
-def signed_in_staff(collector, db):
-    staff = make_login(db, role="staff")
+def signed_in_staff(collector, db, *, admin=False):
+    staff = make_login(db, role="staff", admin=admin)
     db.commit()
     sign_in(collector, staff)
     return staff
@@ -153,7 +153,7 @@ def test_staff_pages_list_applications_responses_and_snapshots(collector, db):
 
 def test_staff_set_a_new_password_with_which_the_member_signs_in(collector, db):
     member = make_login(db)
-    signed_in_staff(collector, db)
+    signed_in_staff(collector, db, admin=True)
 
     page = post_form(
         collector, f"/staff/accounts/{member.id}/password", {}, token_from="/staff/accounts"
@@ -162,7 +162,7 @@ def test_staff_set_a_new_password_with_which_the_member_signs_in(collector, db):
     password = page.get_data(as_text=True).split('id="new-password">')[1].split("<")[0]
     post_form(collector, "/logout", {}, token_from="/staff")
     sign_in(collector, member, password)
-    assert collector.get("/member").status_code == 200
+    assert collector.get("/member").headers["Location"].endswith("/account/password")
 
 
 def test_staff_see_each_snapshots_data_quality_report(collector, db):

@@ -24,7 +24,9 @@ def writing(session: Session) -> None:
     session.connection(execution_options=WRITE)
 
 
-def make_login(session: Session, *, role: str = "member", member: Member | None = None) -> User:
+def make_login(
+    session: Session, *, role: str = "member", member: Member | None = None, admin: bool = False
+) -> User:
     """Add an account that signs in with PASSWORD (a member's, with a new member, by default)."""
     writing(session)
     if role == "member" and member is None:
@@ -35,6 +37,7 @@ def make_login(session: Session, *, role: str = "member", member: Member | None 
         password=PASSWORD,
         role=role,
         member_id=member.id if member else None,
+        admin=admin,
     )
 
 

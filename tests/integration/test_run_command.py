@@ -3,13 +3,18 @@
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from outcomes.runner import free_port
+from tests.slow_clients import healthz_answers, slow_clients
 
 OUTCOMES = str(Path(sys.executable).parent / "outcomes")
 
@@ -50,7 +55,10 @@ def children_of(pid: int) -> set[int]:
     return {child for child, parent in pairs if parent == pid}
 
 
-def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(tmp_path):
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Start `outcomes run` once for this module; yield its process, output lines and URLs."""
+    tmp_path = tmp_path_factory.mktemp("run")
     env = {
         k: v
         for k, v in os.environ.items()
@@ -76,11 +84,48 @@ def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(t
             line = run.stdout.readline()
             assert line, "outcomes run exited before printing its URLs"
             lines.append(line)
+        yield SimpleNamespace(
+            process=run,
+            lines=lines,
+            env=env,
+            data_dir=tmp_path / "var",
+            collector=f"http://127.0.0.1:{env['COLLECTOR_PORT']}",
+            dashboard=f"http://127.0.0.1:{env['DASHBOARD_PORT']}",
+        )
+    finally:
+        if run.poll() is None:
+            run.send_signal(signal.SIGINT)
+            run.wait(timeout=60)
+
+
+def test_healthz_keeps_answering_while_slow_clients_trickle_their_headers(stack):
+    # The issue's attack was two such clients; sync workers answered 2 of 15 probes here.
+    ports = (int(stack.env["COLLECTOR_PORT"]), int(stack.env["DASHBOARD_PORT"]))
+    with slow_clients(ports[0], 8), slow_clients(ports[1], 8):
+        assert healthz_answers(stack.collector + "/healthz", 10) == 10
+        assert healthz_answers(stack.dashboard + "/healthz", 10) == 10
+
+
+def test_local_development_signs_in_over_plain_http_with_files_only_the_owner_reads(stack):
+    with urllib.request.urlopen(stack.collector + "/login", timeout=10) as answer:
+        cookie = answer.headers["Set-Cookie"]
+    assert cookie.startswith("outcomes_session=") and "Secure" not in cookie
+    # Created so from the start (umask, os.open), not narrowed after: nobody else ever reads them.
+    modes = {
+        path.name: stat.S_IMODE(path.stat().st_mode)
+        for path in (stack.data_dir, *stack.data_dir.iterdir())
+    }
+    assert modes["var"] == 0o700
+    for name in ("outcomes.db", "outcomes.db-wal", "secret_key", "demo-logins.txt"):
+        assert modes[name] == 0o600, (name, oct(modes[name]))
+
+
+def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(stack):
+    run, lines, dashboard, collector = stack.process, stack.lines, stack.dashboard, stack.collector
+    try:
         output = "".join(lines)
         assert "staff login:   staff@example.org / " in output
         token = next(line.split()[-1] for line in lines if "member token" in line)
-        dashboard = f"http://127.0.0.1:{env['DASHBOARD_PORT']}"
-        collector = f"http://127.0.0.1:{env['COLLECTOR_PORT']}"
         assert dashboard in output and collector in output
 
         first = None

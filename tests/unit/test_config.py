@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from outcomes.config import ConfigError, Settings
+from outcomes.config import ConfigError, Settings, masked
 
 
 def test_a_production_database_without_secret_key_fails_with_a_clear_message():
@@ -36,3 +36,18 @@ def test_ports_and_broker_come_from_the_environment(tmp_path: Path):
 def test_a_malformed_number_names_the_variable(tmp_path: Path):
     with pytest.raises(ConfigError, match="COLLECTOR_PORT must be a whole number"):
         Settings.from_env({"OUTCOMES_DATA_DIR": str(tmp_path), "COLLECTOR_PORT": "eighty"})
+
+
+def test_passwords_in_urls_are_masked_for_printing():
+    assert masked("postgresql+psycopg://app:s3cret@db:5432/outcomes") == (
+        "postgresql+psycopg://app:***@db:5432/outcomes"
+    )
+    assert masked("redis://:s3cret@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert masked("sqlite:////var/outcomes.db") == "sqlite:////var/outcomes.db"
+
+
+def test_the_embedded_secret_key_and_folder_are_private_from_creation(tmp_path):
+    settings = Settings.from_env({"OUTCOMES_DATA_DIR": str(tmp_path / "new")})
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert settings.secret_key

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, abort, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from outcomes.config import Settings
@@ -27,7 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        SESSION_COOKIE_NAME="outcomes_session",
+        # __Host-: the browser takes it only over HTTPS, for this host alone and every path.
+        SESSION_COOKIE_NAME=("__Host-" if settings.secure_cookies else "") + "outcomes_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
@@ -36,6 +38,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.extensions["outcomes_settings"] = settings
+    if settings.proxy_hops:
+        # Behind nginx, the client's address (for rate limits) and scheme come in its headers.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
+        )
     register_extensions(app, settings)
     register_input_checks(app)
     register_api(app)
@@ -78,8 +85,17 @@ def _texts(value: Any) -> list[str]:
     return found
 
 
+def _json_body() -> Any:
+    """Return the request's JSON body, None if it does not parse; refuse one nested too deeply."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        # Python's parser recurses once per level: 200,000 '[' would be a 500 on every route.
+        abort(400, description="The JSON body is nested too deeply; send at most a few levels.")
+
+
 def register_input_checks(app: Flask) -> None:
-    """Refuse text with NUL characters anywhere in a request, before any view sees it."""
+    """Refuse text with NUL characters, or JSON nested too deeply, before any view sees it."""
 
     @app.before_request
     def refuse_nul() -> None:
@@ -90,7 +106,7 @@ def register_input_checks(app: Flask) -> None:
             *(t for pair in request.args.items(multi=True) for t in pair),
             *(t for pair in request.form.items(multi=True) for t in pair),
             *request.headers.values(),
-            *(_texts(request.get_json(silent=True)) if request.is_json else []),
+            *(_texts(_json_body()) if request.is_json else []),
         ]
         if any(isinstance(text, str) and "\x00" in text for text in texts):
             abort(400, description="The request contains a NUL character (\\0); remove it.")
@@ -129,7 +145,8 @@ def register_security_headers(app: Flask) -> None:
             "Content-Security-Policy",
             "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
-        if response.mimetype == "text/html":
-            # Pages show personal data: never keep them in shared caches or the back button.
+        if response.mimetype == "text/html" or request.path.startswith("/api/"):
+            # Pages and API answers carry personal data (answers, exports, one-time passwords):
+            # never keep them in shared caches, browser caches or the back button.
             response.headers.setdefault("Cache-Control", "no-store")
         return response

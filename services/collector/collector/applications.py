@@ -104,6 +104,7 @@ def approve_application(
             password=password,
             role="member",
             member_id=member.id,
+            one_time=True,
         )
     except AccountError as error:
         raise ApplicationError(str(error)) from None

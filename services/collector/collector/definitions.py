@@ -24,7 +24,7 @@ from outcomes.models import (
     User,
 )
 from outcomes.queries import survey_questions
-from outcomes.schemas import REPORTING_YEARS, Strict
+from outcomes.schemas import REPORTING_YEARS, BoundedList, Strict
 
 # XLSForm types we render, and the question type each becomes.
 XLSFORM_TYPES = {
@@ -297,7 +297,7 @@ class QuestionSchema(Strict):
     minimum = fields.Float(load_default=None, allow_none=True, allow_nan=False)
     maximum = fields.Float(load_default=None, allow_none=True, allow_nan=False)
     required = fields.Boolean(load_default=False)
-    choices = fields.List(
+    choices = BoundedList(
         fields.Nested(ChoiceSchema), load_default=list, validate=validate.Length(max=200)
     )
     aggregation = fields.String(load_default="none", validate=validate.OneOf(AGGREGATIONS))

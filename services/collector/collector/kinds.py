@@ -42,15 +42,20 @@ Check = Callable[[Session, list[dict], "int | None"], Problems]
 
 
 class ListOf(fields.Field):
-    """A cell holding several values separated by ';' (e.g. "DE;FR")."""
+    """A cell holding several values separated by ';' (e.g. "DE;FR"), at most MOST of them."""
+
+    MOST = 500
 
     def __init__(self, inner: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Length(max=self.MOST))
         super().__init__(**kwargs)
         self.inner = inner
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list:
         # A JSON body may send a list; a CSV cell or a form field sends "a;b".
-        parts = value if isinstance(value, list) else str(value or "").split(";")
+        parts = value if isinstance(value, list) else str(value or "").split(";", self.MOST)
+        if len(parts) > self.MOST:
+            raise ValidationError(f"Give at most {self.MOST} values.")
         items = [str(part).strip() for part in parts if str(part).strip()]
         if self.inner is None:
             return items
@@ -147,7 +152,9 @@ class CertificateRow(Row):
     issued_on = date_field()
     expires_on = date_field()
     withdrawn_on = date_field(required=False)
-    auditing_firm = fields.String(load_default=None, allow_none=True)
+    auditing_firm = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=200)
+    )
     facility_ids = ListOf(load_default=list)
     external_certifications = ListOf(load_default=list)
     _order = _ordered("issued_on", "expires_on", "expires_on")
@@ -172,7 +179,12 @@ class CaseStudyRow(Row):
     country = Country(required=True)
     summary = fields.String(required=True, validate=validate.Length(min=1, max=4000))
     # Shown as a link on the dashboard: web addresses only (never javascript:, data: or ftp:).
-    link = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"})
+    link = fields.Url(
+        load_default=None,
+        allow_none=True,
+        schemes={"http", "https"},
+        validate=validate.Length(max=2000),
+    )
 
 
 def _taken(

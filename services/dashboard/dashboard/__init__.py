@@ -7,6 +7,8 @@ from flask import Flask, Response, request
 
 from outcomes.config import Settings
 
+DASH_REQUEST_BYTES = 1024 * 1024
+
 
 def create_app(settings: Settings | None = None) -> Dash:
     """Build the dashboard's Dash app from settings (read from the environment if omitted)."""
@@ -17,6 +19,8 @@ def create_app(settings: Settings | None = None) -> Dash:
     settings = settings or Settings.from_env()
     server = Flask(__name__)
     server.config["OUTCOMES_DATABASE_URL"] = settings.database_url
+    # Dash's requests are a few kilobytes; refuse a larger body (413) before anything reads it.
+    server.config["MAX_CONTENT_LENGTH"] = min(settings.max_request_bytes, DASH_REQUEST_BYTES)
     server.register_blueprint(blueprint)
     app = Dash(
         __name__,

@@ -24,6 +24,8 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
     """Return what an address shows: the page, an embedded part, or a helpful message."""
     try:
         view = parse_query(search)
+        if not isinstance(pathname, str | None):  # the browser sends text; anyone can send more
+            raise QueryError("the path must be text, such as /embed/ps_certificates.")
     except QueryError as error:
         return layout.message(f"This address cannot be shown: {error}", color="warning")
     snapshots, stories = snapshots_and_case_studies(url)
@@ -113,7 +115,10 @@ def register_callbacks(app: Dash, url: str) -> None:
     )
     def download(_csv, _json, search):
         """Send the figures that match the current filters, as CSV or JSON."""
-        view = parse_query(search)
+        try:
+            view = parse_query(search)
+        except QueryError:  # the page shows the same address's message instead of buttons
+            return no_update
         data = load_snapshot(url, view.snapshot)
         if data is None or not ctx.triggered_id:
             return no_update

@@ -66,7 +66,12 @@ class View:
 
 def parse_query(search: str | None) -> View:
     """Read a URL query string ("?year=2024&country=DE") into a View, or raise QueryError."""
-    raw = parse_qs((search or "").lstrip("?"), keep_blank_values=True, max_num_fields=20)
+    if not isinstance(search, str | None):
+        raise QueryError("the query must be text, such as ?year=2024.")
+    try:
+        raw = parse_qs((search or "").lstrip("?"), keep_blank_values=True, max_num_fields=20)
+    except ValueError:  # more than max_num_fields
+        raise QueryError("give at most 20 filters in the address.") from None
     unknown = sorted(set(raw) - set(KEYS))
     if unknown:
         raise QueryError(

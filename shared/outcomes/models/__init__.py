@@ -8,6 +8,7 @@ from outcomes.models.accounts import (
     AuditLog,
     Member,
     User,
+    WebSession,
 )
 from outcomes.models.base import Base, utcnow
 from outcomes.models.programme import (
@@ -83,6 +84,7 @@ __all__ = [
     "SurveyRevision",
     "Training",
     "User",
+    "WebSession",
     "auditing_firm_country",
     "certificate_external",
     "certificate_facility",

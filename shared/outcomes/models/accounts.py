@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from outcomes.models.base import Base, created_at
+from outcomes.models.base import Base, created_at, utcnow
 
 MEMBERSHIP_CLASSES = (
     "Production & Transformation",
@@ -48,6 +48,30 @@ class User(Base):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = created_at()
+    # Staff who manage accounts (reset passwords, other staff's included).
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    # A one-time password (from an approval or a reset) works until then, to set a new one.
+    password_expires_at: Mapped[datetime | None]
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Second factor: a TOTP secret once confirmed, and argon2 hashes of unused recovery codes.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    recovery_codes: Mapped[list] = mapped_column(default=list)
+    # Sign-in throttling per account: failures in a row, and until when the account waits.
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser; the cookie holds a secret whose digest is the id, so it can end."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (Index("ix_web_session_user_id", "user_id"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = created_at()
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A session that signed in with a password but has not yet given its second factor.
+    pending_factor: Mapped[bool] = mapped_column(default=False)
 
 
 class ApiToken(Base):
@@ -61,6 +85,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = created_at()
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
 
 
 class Application(Base):

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import RAISE, Schema, fields
+from marshmallow import RAISE, Schema, fields, validate
 
 from collector.api.common import BEARER, KIND_PARAMETER, document_errors, record_kind
 from collector.auth import current_user, require
@@ -14,7 +14,7 @@ from collector.context import db, settings
 from collector.imports import ImportError_
 from collector.kinds import ListQuerySchema, RecordKind, list_records, record_values
 from collector.records import update_record
-from outcomes.schemas import Strict
+from outcomes.schemas import KEY, BoundedDict, Strict
 
 blp = Blueprint("records", __name__, description="Programme records, one at a time")
 
@@ -22,9 +22,9 @@ blp = Blueprint("records", __name__, description="Programme records, one at a ti
 class RecordSchema(Schema):
     """A record as the cells of its CSV row (several values separated by ';')."""
 
-    kind = fields.String()
-    id = fields.Integer()
-    values = fields.Dict(keys=fields.String(), values=fields.String())
+    kind = fields.String(dump_only=True)
+    id = fields.Integer(dump_only=True)
+    values = fields.Dict(keys=fields.String(), values=fields.String(), dump_only=True)
 
 
 class ListedRecordSchema(Schema):
@@ -49,9 +49,10 @@ class RecordListSchema(Schema):
 class RecordChangeSchema(Strict):
     """A record's new values: every column of the kind's CSV template, as in an import row."""
 
-    values = fields.Dict(
-        keys=fields.String(),
+    values = BoundedDict(
+        keys=KEY,
         required=True,
+        validate=validate.Length(max=100),
         metadata={
             "description": "Column → value; dates as YYYY-MM-DD; lists as 'a;b' or a JSON list; "
             "a blank or missing optional column is cleared."

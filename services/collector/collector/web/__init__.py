@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 
 from outcomes.schemas import country_name
 
 
 def init_web(app: Flask) -> None:
     """Register the page blueprints and what every template may use."""
-    from collector.web import auth, member, public, staff
+    from collector.web import account, auth, member, public, staff
     from collector.web.session import web_user
 
-    for module in (public, auth, member, staff):
+    for module in (public, auth, account, member, staff):
         app.register_blueprint(module.bp)
+
+    @app.before_request
+    def find_web_session() -> None:
+        # First thing in a page request: ending or touching the session commits at once, so
+        # it must come before a view's own changes.
+        if request.endpoint != "static" and not request.path.startswith("/api/"):
+            web_user()
 
     @app.context_processor
     def page_globals() -> dict[str, object]:

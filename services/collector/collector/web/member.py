@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
@@ -12,10 +14,12 @@ from collector.surveys import SurveyError, current_response, revision_history, s
 from collector.web.forms import form_values, posted_values, survey_answers
 from collector.web.session import login_required, refuse, web_user
 from outcomes.accounts import create_token, revoke_token, user_tokens
-from outcomes.models import Member, SurveyDefinition, SurveyResponse, SurveyRevision
+from outcomes.models import Member, SurveyDefinition, SurveyResponse, SurveyRevision, utcnow
 from outcomes.queries import open_survey, survey_questions
 
 bp = Blueprint("member", __name__, url_prefix="/member")
+# How long a new API token works, in days ("" = until revoked).
+TOKEN_LIFETIMES = ("30", "90", "365", "")
 
 
 def _member() -> Member:
@@ -153,10 +157,14 @@ def tokens() -> str | tuple[str, int]:
     error = None
     if request.method == "POST":
         name = request.form.get("name", "").strip()
+        days = request.form.get("expires_in_days", "")
         if not 1 <= len(name) <= 100:
             error = "Give the token a name of 1 to 100 characters (e.g. 'reporting script')."
+        elif days not in TOKEN_LIFETIMES:
+            error = "Choose how long the token works: 30, 90 or 365 days, or until revoked."
         else:
-            new_token = create_token(session, user=web_user(), name=name)
+            expires = utcnow() + timedelta(days=int(days)) if days else None
+            new_token = create_token(session, user=web_user(), name=name, expires_at=expires)
             record_change(
                 session,
                 settings(),

@@ -1,4 +1,4 @@
-"""Accounts: list them, give one a new temporary password."""
+"""Accounts: list them, give one a new one-time password (staff who manage accounts only)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collector.changes import record_change
 from collector.context import db, settings
 from collector.web.session import login_required, web_user
 from collector.web.staff.common import bp
-from outcomes.accounts import set_password, temporary_password
+from outcomes.accounts import end_sessions, revoke_tokens, set_password, temporary_password
 from outcomes.models import Member, User
 
 
@@ -17,6 +17,7 @@ from outcomes.models import Member, User
 @login_required("staff")
 def accounts() -> str:
     """List every account with its member."""
+    _admins_only()
     rows = db().execute(
         select(User, Member.name)
         .outerjoin(Member, Member.id == User.member_id)
@@ -28,13 +29,18 @@ def accounts() -> str:
 @bp.post("/accounts/<int:user_id>/password")
 @login_required("staff")
 def reset_password(user_id: int) -> str:
-    """Give an account a new temporary password, shown once to the staff member."""
+    """Give an account a one-time password, shown once; end its sessions and API tokens."""
+    _admins_only()
     session = db()
     account = session.get(User, user_id)
     if account is None:
         abort(404, description="No such account.")
     password = temporary_password()
-    set_password(account, password)
+    # Whoever had the account (a leaked password, a copied cookie or token) is shut out; the
+    # new password works once, for a week, to choose one only its owner knows.
+    set_password(account, password, one_time=True)
+    end_sessions(session, user=account)
+    revoke_tokens(session, user=account)
     record_change(
         session,
         settings(),
@@ -49,3 +55,9 @@ def reset_password(user_id: int) -> str:
         .order_by(User.email)
     )
     return render_template("staff/accounts.html", rows=list(rows), reset=(account.email, password))
+
+
+def _admins_only() -> None:
+    """Let only staff who manage accounts through; other staff get 403."""
+    if not web_user().is_admin:
+        abort(403, description="Managing accounts needs a staff account with the admin role.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 from flask import render_template, request
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
 from collector.context import db
@@ -17,9 +17,9 @@ from outcomes.models import AuditLog, User
 class AuditFilterSchema(Schema):
     """The audit log's filters; a field left empty filters nothing."""
 
-    action = fields.String()
-    object_type = fields.String()
-    actor = fields.String()
+    action = fields.String(validate=validate.Length(max=200))
+    object_type = fields.String(validate=validate.Length(max=200))
+    actor = fields.String(validate=validate.Length(max=200))
     since = fields.Date(error_messages={"invalid": "Give a date such as 2026-01-31."})
     until = fields.Date(error_messages={"invalid": "Give a date such as 2026-01-31."})
 

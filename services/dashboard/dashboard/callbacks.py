@@ -120,7 +120,7 @@ def register_callbacks(app: Dash, url: str) -> None:
         cells = filter_cells(list(data.cells), view)
         name = f"outcomes-snapshot-{data.meta['id']}-shown"
         if ctx.triggered_id == ids.DOWNLOAD_SHOWN_CSV:
-            return dcc.send_string(to_csv(data.meta, cells), f"{name}.csv")
+            return dcc.send_string(to_csv(data.meta, cells, data.indicators()), f"{name}.csv")
         shown = {c: i for c, i in data.indicators().items() if i["cells"]}
         selected = {
             c: {**i, "cells": [x for x in cells if x["indicator"] == c]} for c, i in shown.items()

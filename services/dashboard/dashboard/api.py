@@ -80,9 +80,9 @@ def unknown(_rest: str) -> Response:
 
 @blueprint.before_app_request
 def unknown_embed() -> Response | None:
-    """Answer 404 with a message for /embed/<code> of an indicator the snapshot does not have."""
+    """Answer 404 with a message for /embed/<code> or /indicator/<code> of no indicator."""
     parts = request.path.strip("/").split("/")
-    if parts[0] != "embed" or len(parts) not in (2, 3):
+    if (parts[0], len(parts)) not in (("embed", 2), ("embed", 3), ("indicator", 2)):
         return None
     snapshot = request.args.get("snapshot", "")
     if snapshot and not is_snapshot_id(snapshot):
@@ -91,8 +91,8 @@ def unknown_embed() -> Response | None:
     if data is None or parts[1] in data.indicators():
         return None
     return Response(
-        f"There is no indicator {parts[1][:60]!r} to embed: see /api/v1/snapshots/latest "
-        "for the indicator codes.",
+        f"There is no indicator {parts[1][:60]!r} in the published figures: "
+        "see /api/v1/snapshots/latest for the indicator codes.",
         status=404,
         mimetype="text/plain",
     )

@@ -398,7 +398,15 @@ def tile(
     return dbc.Card(
         dbc.CardBody(
             [
-                html.H3(item["title"], className="h6 card-title"),
+                html.H3(
+                    html.A(
+                        item["title"],
+                        href=f"/indicator/{code}" + (f"?year={year}" if year else ""),
+                        className="link-dark",
+                        title="Chart, map and table of this figure",
+                    ),
+                    className="h6 card-title",
+                ),
                 html.P(
                     [
                         html.Span(

@@ -103,9 +103,9 @@ def test_the_map_is_darker_for_more_and_draws_withheld_and_missing_countries(bro
             state="attached", timeout=CHART_WAIT
         )
         drawn = page.evaluate(
-            """() => [...document.querySelectorAll('#map-people .choropleth .trace')].map(
+            """() => [...document.querySelectorAll('#map-people g.trace')].map(
                 (trace) => [...trace.querySelectorAll('.choroplethlocation')].map((path) => ({
-                    loc: path.__data__.loc, z: path.__data__.z, fill: path.style.fill,
+                    loc: path.__data__.loc, z: path.__data__.z, fill: getComputedStyle(path).fill,
                 })))"""
         )
         land = page.locator("#map-people .geo .land").count()

@@ -188,7 +188,9 @@ def test_a_country_filter_narrows_the_tiles_that_have_that_country_and_says_so_f
 
     assert shown(page, "tile-value-ps_certificates") == "13"
     assert shown(page, "tile-value-people_in_ps_facilities") == "22,000"
-    assert "this figure has no value for Brazil" in str(page)  # coc_certificates has no countries
+    # coc_certificates has no countries: said in the tile's main text, not a global figure.
+    assert shown(page, "tile-value-coc_certificates") == "not available"
+    assert "Not available for Brazil" in str(page)
 
 
 def test_the_embed_route_also_serves_one_chart(settings, db):

@@ -18,6 +18,7 @@ from dashboard.data import (
 )
 from dashboard.export import to_csv, to_json
 from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
+from dashboard.numbers import published
 
 CONTROLS = (ids.SNAPSHOT, ids.INDICATOR, ids.YEAR, ids.COUNTRY, ids.STANDARD, ids.MEMBERSHIP_CLASS)
 
@@ -192,7 +193,15 @@ def register_callbacks(app: Dash, url: str) -> None:
             return dcc.send_string(to_csv(data.meta, cells, data.indicators()), f"{name}.csv")
         shown = {c: i for c, i in data.indicators().items() if i["cells"]}
         selected = {
-            c: {**i, "cells": [x for x in cells if x["indicator"] == c]} for c, i in shown.items()
+            c: {
+                **i,
+                "value": published(i["value"]),
+                # At the precision the page shows, as in the CSV.
+                "cells": [
+                    {**x, "value": published(x["value"])} for x in cells if x["indicator"] == c
+                ],
+            }
+            for c, i in shown.items()
         }
         body = to_json(data.meta, selected, filters=view.active_filters())
         return dcc.send_bytes(body, f"{name}.json")

@@ -171,6 +171,8 @@ def map_figure(cells: list[dict[str, Any]], title: str, unit: str) -> Figure:
         "showcountries": True,
         "countrycolor": "#ced4da",
         "projection": {"type": "natural earth"},
+        # The whole world, whichever countries have figures: a map zoomed to one reads as all.
+        "fitbounds": False,
     }
     figure = _figure(traces[1], title, unit, geo=geo)
     figure["data"] = traces

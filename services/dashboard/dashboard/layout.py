@@ -386,7 +386,7 @@ def tile(
                 className="small mb-1",
             )
         )
-    if item["source"] == "annual member survey":
+    if item["source"] == "annual member survey" and not unavailable:
         # A survey-derived figure carries its own coverage; the response rate speaks for itself.
         own = [c for c in item["cells"] if c["breakdown"] == "coverage"]
         cells = own or coverage_cells

@@ -10,6 +10,7 @@ from flask import request
 from dashboard import ids, layout
 from dashboard import indicator as indicator_page
 from dashboard.data import (
+    SnapshotView,
     changes_since,
     chosen_snapshot,
     load_snapshot,
@@ -50,6 +51,21 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
         changes=changes_since(url, previous, data.meta["id"]),
         stories=stories,
     )
+
+
+def shown_indicator(
+    url: str, pathname: str | None, search: str | None
+) -> tuple[View, SnapshotView, str] | None:
+    """Return the view, snapshot and indicator code an indicator page's address names, if any."""
+    try:
+        view = parse_query(search)
+    except QueryError:
+        return None
+    data = load_snapshot(url, view.snapshot)
+    code = (pathname or "").rstrip("/").rsplit("/", 1)[-1]
+    if data is None or code not in data.indicators():
+        return None
+    return view, data, code
 
 
 def register_callbacks(app: Dash, url: str) -> None:
@@ -126,19 +142,15 @@ def register_callbacks(app: Dash, url: str) -> None:
     )
     def slide(position, pathname, search):
         """Write the year chosen on an indicator page's slider into the address."""
-        try:
-            current = parse_query(search)
-        except QueryError:
-            current = View()
-        data = load_snapshot(url, current.snapshot)
-        code = (pathname or "").rstrip("/").rsplit("/", 1)[-1]
-        if data is None or code not in data.indicators():
+        shown = shown_indicator(url, pathname, search)
+        if shown is None:
             return no_update
+        view, data, code = shown
         year = indicator_page.year_of(position, indicator_page.years_of(data.indicators()[code]))
         # The slider also reports the value it was drawn with: that changes nothing.
-        if year == current.year:
+        if year == view.year:
             return no_update
-        return to_query(current.with_(year=year)) or "?"
+        return to_query(view.with_(year=year)) or "?"
 
     @app.callback(
         Output(ids.DOWNLOAD, "data", allow_duplicate=True),
@@ -149,11 +161,10 @@ def register_callbacks(app: Dash, url: str) -> None:
     )
     def download_indicator(_csv, pathname, search):
         """Send the figures an indicator page shows (its year) as CSV."""
-        view = parse_query(search)
-        data = load_snapshot(url, view.snapshot)
-        code = (pathname or "").rstrip("/").rsplit("/", 1)[-1]
-        if data is None or code not in data.indicators():
+        shown = shown_indicator(url, pathname, search)
+        if shown is None:
             return no_update
+        view, data, code = shown
         period = view.year or "all"
         cells = [c for c in data.indicators()[code]["cells"] if c["period"] == period]
         name = f"outcomes-snapshot-{data.meta['id']}-{code}-{period}.csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, dcc, no_update
-from flask import request
+from flask import has_request_context, request
 
 from dashboard import ids, layout
 from dashboard import indicator as indicator_page
@@ -40,9 +40,12 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
     if parts[0] == "embed" and len(parts) in (2, 3):
         return layout.embed(data, parts[1], parts[2] if len(parts) == 3 else "tile")
     if parts[0] == "indicator" and len(parts) == 2:
-        return indicator_page.page(data, parts[1], view, request.host_url)
+        origin = request.host_url if has_request_context() else "/"
+        return indicator_page.page(data, parts[1], view, origin)
     if parts != [""]:
         return layout.message(f"There is no page at {pathname}.", color="warning")
+    if problem := layout.unknown_choice(data, view):
+        return layout.message(f"This address cannot be shown: {problem}", color="warning")
     previous = previous_id(snapshots, data.meta["id"])
     return layout.page(
         data,

@@ -294,8 +294,8 @@ def snapshot_bar(
     )
 
 
-def controls(data: SnapshotView, view: View) -> Any:
-    """Return the filters; each choice goes into the address so a view can be shared."""
+def choices(data: SnapshotView) -> tuple[list[str], list[str], list[str]]:
+    """Return the years (newest first), countries and classes a snapshot has figures for."""
     years = sorted({c["period"] for c in data.cells if c["period"].isdigit()}, reverse=True)
     countries = sorted(
         {c["category"] for c in data.cells if c["breakdown"] == "country"}, key=figures.label
@@ -304,6 +304,26 @@ def controls(data: SnapshotView, view: View) -> Any:
     classes = [c for c in MEMBERSHIP_CLASSES if c in present] + sorted(
         present - set(MEMBERSHIP_CLASSES)
     )
+    return years, countries, classes
+
+
+def unknown_choice(data: SnapshotView, view: View) -> str | None:
+    """Return what to fix when a filter names a value the snapshot has no figures for."""
+    years, countries, classes = choices(data)
+    for key, value, known in (
+        ("year", view.year, years),
+        ("country", view.country, countries),
+        ("membership_class", view.membership_class, classes),
+    ):
+        if value and value not in known:
+            listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            return f"There are no figures for {key}={value}: choose one of {listed or 'none'}."
+    return None
+
+
+def controls(data: SnapshotView, view: View) -> Any:
+    """Return the filters; each choice goes into the address so a view can be shared."""
+    years, countries, classes = choices(data)
     return html.Form(
         dbc.Row(
             [

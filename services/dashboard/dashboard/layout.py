@@ -183,10 +183,7 @@ def filtered(code: str, item: dict[str, Any], view: View) -> dict[str, Any]:
     chosen = view.active_filters()
     if not chosen:
         return item
-    words = ", ".join(
-        figures.label(v) if k == "country" else (f"{v} standard" if k == "standard" else v)
-        for k, v in chosen.items()
-    )
+    words = _filter_words(view)
     cell = selection_cell(code, item["cells"], view)
     # A country's cell of a count of countries counts something else there (its facilities).
     if view.country and item["unit"] == "countries":
@@ -294,6 +291,7 @@ def snapshot_bar(
     )
 
 
+@lru_cache(maxsize=16)
 def choices(data: SnapshotView) -> tuple[list[str], list[str], list[str]]:
     """Return the years (newest first), countries and classes a snapshot has figures for."""
     years = sorted({c["period"] for c in data.cells if c["period"].isdigit()}, reverse=True)
@@ -309,6 +307,8 @@ def choices(data: SnapshotView) -> tuple[list[str], list[str], list[str]]:
 
 def unknown_choice(data: SnapshotView, view: View) -> str | None:
     """Return what to fix when a filter names a value the snapshot has no figures for."""
+    if not (view.year or view.country or view.membership_class):
+        return None
     years, countries, classes = choices(data)
     for key, value, known in (
         ("year", view.year, years),

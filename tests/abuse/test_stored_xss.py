@@ -248,6 +248,7 @@ def test_the_dashboard_sends_stored_markup_as_text_and_drops_script_links(settin
 
     page = page_answer(dashboard, "/", "").get_json()
     embed = page_answer(dashboard, "/embed/survey_employees", "").get_json()
+    own = page_answer(dashboard, "/indicator/survey_employees", "").get_json()
 
     # Dash hands React text children, which it never parses as markup; only hrefs could run.
     texts = [p["children"] for p in props(page) if isinstance(p.get("children"), str)]
@@ -255,9 +256,12 @@ def test_the_dashboard_sends_stored_markup_as_text_and_drops_script_links(settin
     assert {"Old story", "Odd story"} <= set(texts)
     hrefs = [p["href"] for p in props(page) if "href" in p]
     assert "https://example.org/a" in hrefs
-    assert not [h for h in hrefs if not h.startswith(("/", "?", "https://", "http://"))], hrefs
-    assert not any(p.get("dangerously_allow_html") for p in props([page, embed]))
+    # Same-page anchors (the skip links) are safe too.
+    safe = ("/", "?", "#", "https://", "http://")
+    assert not [h for h in hrefs if not h.startswith(safe)], hrefs
+    assert not any(p.get("dangerously_allow_html") for p in props([page, embed, own]))
     assert XSS in [p.get("children") for p in props(embed)]
+    assert XSS in [p.get("children") for p in props(own)]  # the indicator page's title
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)

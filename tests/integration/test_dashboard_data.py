@@ -188,7 +188,9 @@ def test_a_country_filter_narrows_the_tiles_that_have_that_country_and_says_so_f
 
     assert shown(page, "tile-value-ps_certificates") == "13"
     assert shown(page, "tile-value-people_in_ps_facilities") == "22,000"
-    assert "this figure has no value for Brazil" in str(page)  # coc_certificates has no countries
+    # coc_certificates has no countries: said in the tile's main text, not a global figure.
+    assert shown(page, "tile-value-coc_certificates") == "not available"
+    assert "Not available for Brazil" in str(page)
 
 
 def test_the_embed_route_also_serves_one_chart(settings, db):
@@ -218,3 +220,17 @@ def test_case_studies_are_listed_with_country_and_only_web_links(settings, db):
     assert "Water stewardship" in page and "Brazil" in page
     assert "href='https://ex.org/a'" in page
     assert "Sneaky" in page and "javascript:" not in page
+
+
+def test_a_filter_value_the_snapshot_has_no_figures_for_says_which_ones_it_has(settings, db):
+    make_snapshot(db, sample_cells(1))
+    db.commit()
+
+    year = str(render(settings.database_url, "/", "?year=1999"))
+    country = str(render(settings.database_url, "/", "?country=FR"))
+    page = str(render(settings.database_url, "/indicator/ps_certificates", "?year=1999"))
+
+    assert "no figures for year=1999: choose one of 2025, 2024, 2023" in year
+    assert "no figures for country=FR: choose one of Brazil" not in country  # codes, not names
+    assert "no figures for country=FR: choose one of BR, DE, IS" in country
+    assert "has no figures for 1999: choose one of these years: 2023, 2024, 2025" in page

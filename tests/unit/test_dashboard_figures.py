@@ -6,7 +6,15 @@ from dash._utils import to_json
 
 from dashboard import figures, layout
 from dashboard.data import SnapshotView
-from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
+from dashboard.filters import (
+    QueryError,
+    View,
+    filter_cells,
+    parse_query,
+    selection_cell,
+    to_query,
+)
+from dashboard.numbers import change_text, format_value, number_text, published
 
 
 def cell(indicator="ps_certificates", period="all", breakdown="total", category="", value=1.0):
@@ -22,11 +30,21 @@ def cell(indicator="ps_certificates", period="all", breakdown="total", category=
 
 
 def test_a_withheld_value_reads_suppressed_and_never_zero():
-    assert figures.format_value(None, "certificates", suppressed=True) == "suppressed"
-    assert figures.format_value(0, "certificates", suppressed=True) == "suppressed"
-    assert figures.format_value(0, "certificates") == "0"
-    assert figures.format_value(52000, "people") == "52,000"
-    assert figures.format_value(37.66, "%") == "37.7%"
+    assert format_value(None, "certificates", suppressed=True) == "suppressed"
+    assert format_value(0, "certificates", suppressed=True) == "suppressed"
+    assert format_value(0, "certificates") == "0"
+    assert format_value(52000, "people") == "52,000"
+    assert format_value(37.66, "%") == "37.7%"
+
+
+def test_numbers_read_as_people_write_them_never_in_scientific_notation():
+    assert format_value(1_882_624.5, "t CO2e") == "1,882,624"
+    assert format_value(72.22222222222221, "%") == "72.2%"
+    assert change_text(-17020.0, "people") == "-17,020"
+    assert change_text(1.363, "%") == "+1.4 pp"
+    assert change_text(0, "firms") == "0"
+    assert published(72.22222222222221) == 72.2 and published(1e7 + 0.4) == 10_000_000
+    assert number_text(1.5e20) == "150,000,000,000,000,000,000"
 
 
 def test_a_view_survives_the_round_trip_through_the_address():
@@ -89,14 +107,18 @@ def test_the_series_is_yearly_in_order_and_stops_at_the_chosen_year():
     assert fig["data"][0]["y"] == [3.0, 4.0, 5.0]
 
 
-def test_the_map_uses_alpha3_codes_and_leaves_out_withheld_countries():
+def test_the_map_shades_values_darker_for_more_and_draws_withheld_countries_in_grey():
     cells = [
         cell(breakdown="country", category="DE", value=25.0),
         cell(breakdown="country", category="IS", value=None),
     ]
     fig = figures.map_figure(cells, "Where", "certificates")
-    assert plotly.graph_objects.Figure(fig).data[0].locationmode == "ISO-3"
-    assert fig["data"][0]["locations"] == ["DEU"]
+    withheld, shown = plotly.graph_objects.Figure(fig).data  # plotly accepts it
+    assert (withheld.locationmode, shown.locationmode) == ("ISO-3", "ISO-3")
+    assert list(shown.locations) == ["DEU"] and list(withheld.locations) == ["ISL"]
+    scale = fig["data"][1]["colorscale"]
+    assert scale[0][1] == figures.SEQUENTIAL[0][1] and scale[-1][1] == "#08306b"  # more: darker
+    assert fig["layout"]["geo"]["showland"] and fig["layout"]["geo"]["landcolor"] == figures.NO_DATA
     assert figures.describe_cells(cells, "certificates", key="category") == (
         "Germany: 25; Iceland: suppressed."
     )
@@ -112,17 +134,26 @@ def test_breakdown_names_leave_out_totals_coverage_and_countries():
     assert figures.breakdown_names(cells) == ["kind"]
 
 
-def test_a_tile_under_filters_takes_the_cell_of_that_year_and_breakdown_or_none():
+def test_a_tile_under_filters_takes_the_cell_of_that_selection_or_none():
     cells = [
         cell(value=40.0),
         cell(period="2024", value=30.0),
         cell(breakdown="country", category="BR", value=13.0),
+        cell(breakdown="membership_class", category="Civil Society", value=3.0),
     ]
-    pick = figures.filtered_cell
-    assert pick(cells, year="2024", breakdown=None, category=None)["value"] == 30.0
-    assert pick(cells, year=None, breakdown="country", category="BR")["value"] == 13.0
-    assert pick(cells, year="2024", breakdown="country", category="BR") is None
-    assert pick(cells, year=None, breakdown="country", category="DE") is None
+
+    def pick(code="ps_certificates", **filters):
+        found = selection_cell(code, cells, View(**filters))
+        return found and found["value"]
+
+    assert pick(year="2024") == 30.0
+    assert pick(country="BR") == 13.0
+    assert pick(year="2024", country="BR") is None
+    assert pick(country="DE") is None
+    assert pick(country="BR", membership_class="Civil Society") is None  # no cell crosses two
+    assert pick(standard="PS") == 40.0  # the indicator is about that standard
+    assert pick(standard="CoC") is None
+    assert pick("members_by_class", standard="PS") is None
 
 
 def test_the_table_sorts_by_a_column_either_way_with_withheld_values_last():

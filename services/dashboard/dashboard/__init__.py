@@ -44,11 +44,12 @@ def create_app(settings: Settings | None = None) -> Dash:
 def register_security_headers(app: Dash) -> None:
     """Send the headers that keep browsers from sniffing, leaking or running injected scripts."""
     # Only Dash's own inline scripts run (by hash, computed once all callbacks exist); Dash's
-    # components set inline styles, so styles may be inline.
+    # components set inline styles, so styles may be inline. plotly.js draws a chart into an
+    # image from a blob: address when a reader downloads it as PNG or SVG.
     scripts = " ".join(["'self'", *app.csp_hashes()])
     policy = (
         f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; base-uri 'none'; form-action 'self'"
+        "img-src 'self' data: blob:; base-uri 'none'; form-action 'self'"
     )
 
     @app.server.after_request

@@ -41,7 +41,11 @@ def _snapshot_response(view: SnapshotView | None, missing: str) -> Response:
         "Link": f'<{LICENCE_URL}>; rel="license"',
     }
     if fmt == "csv":
-        return Response(to_csv(view.meta, list(view.cells)), mimetype="text/csv", headers=headers)
+        return Response(
+            to_csv(view.meta, list(view.cells), view.indicators()),
+            mimetype="text/csv",
+            headers=headers,
+        )
     body = to_json(view.meta, view.indicators())
     return Response(body, mimetype="application/json", headers=headers)
 
@@ -72,6 +76,26 @@ def by_id(snapshot_id: str) -> Response:
 def unknown(_rest: str) -> Response:
     """Answer JSON, not the page, for an address under /api/ that names nothing."""
     return _error(404, "No such address in the data API: see /api/v1/snapshots.")
+
+
+@blueprint.before_app_request
+def unknown_embed() -> Response | None:
+    """Answer 404 with a message for /embed/<code> or /indicator/<code> of no indicator."""
+    parts = request.path.strip("/").split("/")
+    if (parts[0], len(parts)) not in (("embed", 2), ("embed", 3), ("indicator", 2)):
+        return None
+    snapshot = request.args.get("snapshot", "")
+    if snapshot and not is_snapshot_id(snapshot):
+        return None  # the page says what is wrong with the address
+    data = load_snapshot(_url(), int(snapshot) if snapshot else None)
+    if data is None or parts[1] in data.indicators():
+        return None
+    return Response(
+        f"There is no indicator {parts[1][:60]!r} in the published figures: "
+        "see /api/v1/snapshots/latest for the indicator codes.",
+        status=404,
+        mimetype="text/plain",
+    )
 
 
 @blueprint.get("/healthz")

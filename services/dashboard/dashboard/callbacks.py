@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, dcc, no_update
+from flask import has_request_context, request
 
 from dashboard import ids, layout
+from dashboard import indicator as indicator_page
 from dashboard.data import (
+    SnapshotView,
     changes_since,
     chosen_snapshot,
     load_snapshot,
@@ -16,6 +19,7 @@ from dashboard.data import (
 )
 from dashboard.export import to_csv, to_json
 from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
+from dashboard.numbers import published
 
 CONTROLS = (ids.SNAPSHOT, ids.INDICATOR, ids.YEAR, ids.COUNTRY, ids.STANDARD, ids.MEMBERSHIP_CLASS)
 
@@ -37,8 +41,13 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
     parts = (pathname or "/").strip("/").split("/")
     if parts[0] == "embed" and len(parts) in (2, 3):
         return layout.embed(data, parts[1], parts[2] if len(parts) == 3 else "tile")
+    if parts[0] == "indicator" and len(parts) == 2:
+        origin = request.host_url if has_request_context() else "/"
+        return indicator_page.page(data, parts[1], view, origin)
     if parts != [""]:
         return layout.message(f"There is no page at {pathname}.", color="warning")
+    if problem := layout.unknown_choice(data, view):
+        return layout.message(f"This address cannot be shown: {problem}", color="warning")
     previous = previous_id(snapshots, data.meta["id"])
     return layout.page(
         data,
@@ -47,6 +56,21 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
         changes=changes_since(url, previous, data.meta["id"]),
         stories=stories,
     )
+
+
+def shown_indicator(
+    url: str, pathname: str | None, search: str | None
+) -> tuple[View, SnapshotView, str] | None:
+    """Return the view, snapshot and indicator code an indicator page's address names, if any."""
+    try:
+        view = parse_query(search)
+    except QueryError:
+        return None
+    data = load_snapshot(url, view.snapshot)
+    code = (pathname or "").rstrip("/").rsplit("/", 1)[-1]
+    if data is None or code not in data.indicators():
+        return None
+    return view, data, code
 
 
 def register_callbacks(app: Dash, url: str) -> None:
@@ -89,14 +113,22 @@ def register_callbacks(app: Dash, url: str) -> None:
     # The page is rebuilt from the new address; give the keyboard focus back to the control or
     # link used (a filter, a table heading), remembered when the address changed.
     app.clientside_callback(
-        "(search) => (document.activeElement && document.activeElement.id) || null",
+        # A slider's handle has no id of its own: remember the nearest element that has one.
+        """(search) => {
+            const active = document.activeElement;
+            const named = active && active !== document.body && active.closest('[id]');
+            return (named && named.id) || null;
+        }""",
         Output(ids.FOCUS, "data"),
         Input(ids.URL, "search"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
         """(children, id) => {
-            const control = id && document.getElementById(id);
+            const named = id && document.getElementById(id);
+            const focusable = 'input, select, textarea, button, a[href], [tabindex]';
+            const control = named &&
+                (named.matches(focusable) ? named : named.querySelector(focusable));
             if (control) { control.focus(); }
             return window.dash_clientside.no_update;
         }""",
@@ -105,6 +137,58 @@ def register_callbacks(app: Dash, url: str) -> None:
         State(ids.FOCUS, "data"),
         prevent_initial_call=True,
     )
+
+    @app.callback(
+        Output(ids.URL, "search", allow_duplicate=True),
+        Input(ids.INDICATOR_YEAR, "value"),
+        State(ids.URL, "pathname"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def slide(position, pathname, search):
+        """Write the year chosen on an indicator page's slider into the address."""
+        shown = shown_indicator(url, pathname, search)
+        if shown is None:
+            return no_update
+        view, data, code = shown
+        year = indicator_page.year_of(position, indicator_page.years_of(data.indicators()[code]))
+        # The slider also reports the value it was drawn with: that changes nothing.
+        if year == view.year:
+            return no_update
+        return to_query(view.with_(year=year)) or "?"
+
+    @app.callback(
+        Output(ids.DOWNLOAD, "data", allow_duplicate=True),
+        Input(ids.INDICATOR_CSV, "n_clicks"),
+        State(ids.URL, "pathname"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def download_indicator(_csv, pathname, search):
+        """Send the figures an indicator page shows (its year) as CSV."""
+        shown = shown_indicator(url, pathname, search)
+        if shown is None:
+            return no_update
+        view, data, code = shown
+        period = view.year or "all"
+        cells = [c for c in data.indicators()[code]["cells"] if c["period"] == period]
+        name = f"outcomes-snapshot-{data.meta['id']}-{code}-{period}.csv"
+        return dcc.send_string(to_csv(data.meta, cells, data.indicators()), name)
+
+    # The chart as an image, drawn by plotly.js itself in the browser (no server-side renderer).
+    for button, kind in ((ids.INDICATOR_PNG, "png"), (ids.INDICATOR_SVG, "svg")):
+        app.clientside_callback(
+            f"""(clicks) => {{
+                const plot = document.querySelector('#{ids.INDICATOR_CHART} .js-plotly-plot');
+                if (clicks && plot) {{
+                    Plotly.downloadImage(plot, {{format: '{kind}', filename: 'outcomes-chart'}});
+                }}
+                return window.dash_clientside.no_update;
+            }}""",
+            Output(button, "n_clicks"),
+            Input(button, "n_clicks"),
+            prevent_initial_call=True,
+        )
 
     @app.callback(
         Output(ids.DOWNLOAD, "data"),
@@ -125,10 +209,18 @@ def register_callbacks(app: Dash, url: str) -> None:
         cells = filter_cells(list(data.cells), view)
         name = f"outcomes-snapshot-{data.meta['id']}-shown"
         if ctx.triggered_id == ids.DOWNLOAD_SHOWN_CSV:
-            return dcc.send_string(to_csv(data.meta, cells), f"{name}.csv")
+            return dcc.send_string(to_csv(data.meta, cells, data.indicators()), f"{name}.csv")
         shown = {c: i for c, i in data.indicators().items() if i["cells"]}
         selected = {
-            c: {**i, "cells": [x for x in cells if x["indicator"] == c]} for c, i in shown.items()
+            c: {
+                **i,
+                "value": published(i["value"]),
+                # At the precision the page shows, as in the CSV.
+                "cells": [
+                    {**x, "value": published(x["value"])} for x in cells if x["indicator"] == c
+                ],
+            }
+            for c, i in shown.items()
         }
         body = to_json(data.meta, selected, filters=view.active_filters())
         return dcc.send_bytes(body, f"{name}.json")

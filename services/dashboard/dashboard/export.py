@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from dashboard.data import CELL_FIELDS
+from dashboard.numbers import published
 
 LICENCE = "CC BY 4.0"
 LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
@@ -22,17 +23,34 @@ def citation(meta: dict[str, Any]) -> str:
     )
 
 
-def to_csv(meta: dict[str, Any], cells: list[dict[str, Any]]) -> str:
-    """Return cells as CSV; the first two lines, starting with #, give licence and citation."""
+def to_csv(
+    meta: dict[str, Any], cells: list[dict[str, Any]], indicators: dict[str, dict[str, Any]]
+) -> str:
+    """Return cells as CSV; the first two lines, starting with #, give licence and citation.
+
+    Each row carries its indicator's title and unit beside the code, and the value at the
+    precision the page shows. Text is quoted; pandas still reads Namibia's "NA" as missing
+    unless told keep_default_na=False (the README's recipe).
+    """
     out = io.StringIO()
     out.write(f"# Licence: {LICENCE} {LICENCE_URL}\n")
     out.write(f"# Cite as: {citation(meta)}\n")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["snapshot_id", "as_of", *CELL_FIELDS])
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow(["snapshot_id", "as_of", "indicator", "title", "unit", *CELL_FIELDS[1:]])
     for cell in cells:
-        value = None if cell["suppressed"] else cell["value"]
+        value = None if cell["suppressed"] else published(cell["value"])
         row = {**cell, "value": "" if value is None else value}
-        writer.writerow([meta["id"], meta["as_of"], *(row[c] for c in CELL_FIELDS)])
+        about = indicators.get(cell["indicator"], {})
+        writer.writerow(
+            [
+                meta["id"],
+                meta["as_of"],
+                cell["indicator"],
+                about.get("title", ""),
+                about.get("unit", ""),
+                *(row[c] for c in CELL_FIELDS[1:]),
+            ]
+        )
     return out.getvalue()
 
 

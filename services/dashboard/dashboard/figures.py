@@ -7,25 +7,12 @@ from typing import Any
 
 import pycountry
 
+from dashboard.numbers import change_text, format_value, hover_format, number_text
+
 Figure = dict[str, Any]  # plotly's JSON figure: {"data": [...], "layout": {...}}
 
 # Dark enough for 4.5:1 contrast against white, for bars read as text by low-vision readers.
 COLOUR = "#1f5f8b"
-
-
-def format_value(value: float | None, unit: str, *, suppressed: bool = False) -> str:
-    """Format a headline value as text; a withheld value says so and is never shown as 0."""
-    if suppressed:
-        return "suppressed"
-    if value is None:
-        return "no data"
-    text = number_text(value)
-    return f"{text}%" if unit == "%" else text
-
-
-def number_text(value: float) -> str:
-    """Format a number with thousands separators and at most one decimal."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def coverage_text(cells: list[dict[str, Any]], period: str) -> str | None:
@@ -39,7 +26,7 @@ def coverage_text(cells: list[dict[str, Any]], period: str) -> str | None:
     behind = found.get("answered", found.get("responding"))
     if behind is None or "members" not in found:
         return None
-    return f"based on {behind:.0f} of {found['members']:.0f} members"
+    return f"based on {number_text(behind)} of {number_text(found['members'])} members"
 
 
 def latest_period(cells: list[dict[str, Any]]) -> str | None:
@@ -71,16 +58,44 @@ def breakdown_names(cells: list[dict[str, Any]]) -> list[str]:
     return sorted({c["breakdown"] for c in cells} - {"total", "coverage", "country"})
 
 
-def series_figure(cells: list[dict[str, Any]], title: str, unit: str) -> Figure:
-    """Return a bar chart of an indicator's yearly series; withheld years show as gaps."""
+def series_figure(
+    cells: list[dict[str, Any]], title: str, unit: str, *, coverage: list[dict[str, Any]] = ()
+) -> Figure:
+    """Return a bar chart of an indicator's yearly series; withheld years show as gaps.
+
+    A survey figure's years say under them how many members answered: a total over fewer
+    members is not a fall.
+    """
+    years = [c["period"] for c in cells]
     trace = {
         "type": "bar",
-        "x": [c["period"] for c in cells],
+        "x": years,
         "y": [c["value"] for c in cells],
         "marker": {"color": COLOUR},
-        "hovertemplate": f"%{{x}}: %{{y:,}} {unit}<extra></extra>",
+        "hovertemplate": f"%{{x}}: %{{y:{hover_format([c['value'] for c in cells])}}} {unit}"
+        "<extra></extra>",
     }
-    return _figure(trace, title, unit, xaxis={"type": "category"})
+    ticks = [
+        f"{year}<br>{text}" if (text := coverage_text(list(coverage), year)) else year
+        for year in years
+    ]
+    return _figure(
+        trace, title, unit, xaxis={"type": "category", "tickvals": years, "ticktext": ticks}
+    )
+
+
+def comparable_text(cells: list[dict[str, Any]], coverage: list[dict[str, Any]], unit: str) -> str:
+    """Return " Per answering member: ..." when a survey total's coverage differs between years."""
+    answered = {
+        c["period"]: c["value"]
+        for c in coverage
+        if c["breakdown"] == "coverage" and c["category"] == "answered" and c["value"]
+    }
+    years = [c for c in cells if c["period"] in answered and c["value"] is not None]
+    if unit == "%" or len({answered[c["period"]] for c in years}) < 2:
+        return ""
+    parts = [f"{c['period']}: {number_text(c['value'] / answered[c['period']])}" for c in years]
+    return f" Coverage differs between years; per answering member: {'; '.join(parts)}."
 
 
 def bars_figure(cells: list[dict[str, Any]], title: str, unit: str) -> Figure:
@@ -91,27 +106,77 @@ def bars_figure(cells: list[dict[str, Any]], title: str, unit: str) -> Figure:
         "y": [label(c["category"]) for c in cells],
         "x": [c["value"] for c in cells],
         "marker": {"color": COLOUR},
-        "hovertemplate": f"%{{y}}: %{{x:,}} {unit}<extra></extra>",
+        "hovertemplate": f"%{{y}}: %{{x:{hover_format([c['value'] for c in cells])}}} {unit}"
+        "<extra></extra>",
     }
     return _figure(trace, title, unit, yaxis={"autorange": "reversed", "automargin": True})
 
 
+# A sequential scale: more is darker, from a blue lighter than any text to a near-black one.
+SEQUENTIAL = [[0, "#c6dbef"], [0.5, "#4292c6"], [1, "#08306b"]]
+# The base map's land is "no data"; withheld countries are a grey of their own, legended beside.
+NO_DATA = "#f1f3f5"
+SUPPRESSED = "#8d8d8d"
+
+
 def map_figure(cells: list[dict[str, Any]], title: str, unit: str) -> Figure:
-    """Return a world choropleth of a by-country breakdown (ISO alpha-2 categories)."""
-    shown = [c for c in cells if c["value"] is not None and alpha3(c["category"])]
-    trace = {
-        "type": "choropleth",
-        "locations": [alpha3(c["category"]) for c in shown],
-        "z": [c["value"] for c in shown],
-        "text": [label(c["category"]) for c in shown],
-        "locationmode": "ISO-3",
-        "colorscale": "Blues",
-        "marker": {"line": {"color": "#555"}},
-        "colorbar": {"title": {"text": unit}},
-        "hovertemplate": f"%{{text}}: %{{z:,}} {unit}<extra></extra>",
+    """Return a world choropleth of a by-country breakdown (ISO alpha-2 categories).
+
+    Countries with a value are shaded (more = darker), withheld ones drawn in their own grey,
+    and every other country is the base map's land: no data.
+    """
+    placed = [c for c in cells if alpha3(c["category"])]
+    shown = [c for c in placed if not c["suppressed"] and c["value"] is not None]
+    withheld = [c for c in placed if c["suppressed"]]
+    line = {"color": "#6c757d", "width": 0.5}
+    traces = [
+        {
+            "type": "choropleth",
+            "name": "suppressed",
+            "locations": [alpha3(c["category"]) for c in withheld],
+            "z": [1] * len(withheld),
+            "text": [label(c["category"]) for c in withheld],
+            "locationmode": "ISO-3",
+            "colorscale": [[0, SUPPRESSED], [1, SUPPRESSED]],
+            "showscale": False,
+            "showlegend": False,
+            "marker": {"line": line},
+            "hovertemplate": "%{text}: suppressed<extra></extra>",
+        },
+        {
+            "type": "choropleth",
+            "name": unit,
+            "locations": [alpha3(c["category"]) for c in shown],
+            "z": [c["value"] for c in shown],
+            "text": [label(c["category"]) for c in shown],
+            "locationmode": "ISO-3",
+            "colorscale": SEQUENTIAL,
+            "zmin": 0,
+            "marker": {"line": line},
+            "colorbar": {
+                "title": {"text": unit},
+                "thickness": 12,
+                "tickformat": ",d",
+                "exponentformat": "none",
+            },
+            "hovertemplate": f"%{{text}}: %{{z:{hover_format([c['value'] for c in shown])}}} "
+            f"{unit}<extra></extra>",
+        },
+    ]
+    geo = {
+        "showframe": False,
+        "showcoastlines": False,
+        "showland": True,
+        "landcolor": NO_DATA,
+        "showcountries": True,
+        "countrycolor": "#ced4da",
+        "projection": {"type": "natural earth"},
+        # The whole world, whichever countries have figures: a map zoomed to one reads as all.
+        "fitbounds": False,
     }
-    geo = {"showframe": False, "showcoastlines": False, "projection": {"type": "natural earth"}}
-    return _figure(trace, title, unit, geo=geo)
+    figure = _figure(traces[1], title, unit, geo=geo)
+    figure["data"] = traces
+    return figure
 
 
 def describe_cells(cells: list[dict[str, Any]], unit: str, *, key: str = "period") -> str:
@@ -183,7 +248,7 @@ def change_rows(changes: list[Any], indicators: dict[str, dict[str, Any]]) -> li
                 "period": change.period,
                 "before": format_value(change.old, unit, suppressed=change.status == "released"),
                 "now": format_value(change.new, unit, suppressed=change.status == "suppressed"),
-                "change": "" if change.delta is None else f"{change.delta:+,.4g}",
+                "change": change_text(change.delta, unit),
                 "status": change.status,
             }
         )
@@ -195,14 +260,21 @@ def _figure(trace: dict[str, Any], title: str, unit: str, **layout: Any) -> Figu
 
     Plain dicts, not plotly.graph_objects: validating objects took most of a page's build time.
     """
-    axis = {"gridcolor": "#e9ecef", "zerolinecolor": "#adb5bd", "automargin": True}
+    axis = {
+        "gridcolor": "#e9ecef",
+        "zerolinecolor": "#adb5bd",
+        "automargin": True,
+        # Plain numbers on axes too: 20,000, never 2e+4 or 20k.
+        "exponentformat": "none",
+        "separatethousands": True,
+    }
     return {
         "data": [trace],
         "layout": {
             "title": {"text": title, "font": {"size": 15}},
             "paper_bgcolor": "white",
             "plot_bgcolor": "white",
-            "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+            "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
             "height": 320,
             "font": {"color": "#212529"},
             **layout,
@@ -214,15 +286,3 @@ def _figure(trace: dict[str, Any], title: str, unit: str, **layout: Any) -> Figu
             },
         },
     }
-
-
-def filtered_cell(
-    cells: list[dict[str, Any]], *, year: str | None, breakdown: str | None, category: str | None
-) -> dict[str, Any] | None:
-    """Return the one cell of an indicator that a year and a breakdown filter name, if it has it."""
-    period = year or "all"
-    name, value = (breakdown, category) if breakdown else ("total", "")
-    return next(
-        (c for c in cells if (c["period"], c["breakdown"], c["category"]) == (period, name, value)),
-        None,
-    )

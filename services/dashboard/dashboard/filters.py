@@ -158,3 +158,23 @@ def filter_cells(cells: list[dict[str, Any]], view: View) -> list[dict[str, Any]
             continue
         result.append(cell)
     return result
+
+
+def selection_cell(code: str, cells: list[dict[str, Any]], view: View) -> dict[str, Any] | None:
+    """Return the one cell of an indicator that the view's filters name, or None if it has none.
+
+    A cell has one breakdown, so two filters that each need one (a country and a class) name
+    no cell; the standard filter is met by an indicator about that standard itself.
+    """
+    own = standard_of(code)
+    if view.standard and own and own != view.standard:
+        return None
+    named = [
+        (BREAKDOWN_OF[key], value)
+        for key, value in view.active_filters().items()
+        if key in BREAKDOWN_OF and not (key == "standard" and own)
+    ]
+    if len(named) > 1:
+        return None
+    wanted = (view.year or "all", *(named[0] if named else ("total", "")))
+    return next((c for c in cells if (c["period"], c["breakdown"], c["category"]) == wanted), None)

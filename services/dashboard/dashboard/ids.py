@@ -33,6 +33,20 @@ DOWNLOAD = "download"
 EMBED = "embed"
 FOCUS = "focus-after-render"
 
+# The page of one indicator.
+INDICATOR_TITLE = "indicator-title"
+INDICATOR_SOURCE = "indicator-source"
+INDICATOR_YEAR = "indicator-year"
+INDICATOR_TABS = "indicator-tabs"
+INDICATOR_CHART = "indicator-chart"
+INDICATOR_MAP = "indicator-map"
+INDICATOR_TABLE = "indicator-page-table"
+INDICATOR_CSV = "indicator-csv"
+INDICATOR_PNG = "indicator-png"
+INDICATOR_SVG = "indicator-svg"
+INDICATOR_LINK = "indicator-link"
+INDICATOR_EMBED = "indicator-embed"
+
 
 def tile(code: str) -> str:
     """Return the id of an indicator's tile."""

@@ -14,20 +14,35 @@ from dashboard import figures, ids
 from dashboard.data import SnapshotView
 from dashboard.export import LICENCE, LICENCE_URL, citation
 from dashboard.filters import (
+    BREAKDOWN_OF,
     STANDARDS,
     TABLE_COLUMNS,
     View,
     filter_cells,
+    selection_cell,
     standard_of,
     to_query,
 )
+from dashboard.numbers import format_value, number_text
 from outcomes.catalogue import QUESTIONS
 from outcomes.models import MEMBERSHIP_CLASSES
 
 # plotly.js fetches map outlines from its CDN unless told otherwise; ours are in assets/.
-GRAPH_CONFIG = {"topojsonURL": "/assets/topojson/", "displaylogo": False, "responsive": True}
+# No toolbar over the titles, and nothing offers to upload the data to Plotly's cloud.
+GRAPH_CONFIG = {
+    "topojsonURL": "/assets/topojson/",
+    "displaylogo": False,
+    "displayModeBar": False,
+    "showSendToCloud": False,
+    "responsive": True,
+}
 OTHER_QUESTION = "Other figures"
+# Breakdowns counted in another unit than their indicator's headline.
+BREAKDOWN_UNITS = {
+    ("certified_countries", "country"): "facilities",
+}
 TABLE_PAGE_SIZE = 25
+SKIP = "visually-hidden-focusable skip-link bg-white p-2 d-inline-block"
 
 
 def shell() -> Any:
@@ -73,6 +88,15 @@ def page(
     latest_id = snapshots[0]["id"] if snapshots else data.meta["id"]
     return html.Div(
         [
+            html.Nav(
+                [
+                    html.A("Skip to the filters", href="#filters", className=SKIP),
+                    html.A(
+                        "Skip to the table of every figure", href="#every-figure", className=SKIP
+                    ),
+                ],
+                **{"aria-label": "Skip links"},
+            ),
             demo_banner() if data.meta["demo"] else None,
             dbc.Container(
                 [
@@ -106,7 +130,13 @@ def figures_shown(data: SnapshotView, view: View) -> tuple[orjson.Fragment, ...]
                 dbc.Row(
                     [
                         dbc.Col(
-                            tile(code, filtered(item, view), coverage),
+                            tile(
+                                code,
+                                filtered(code, item, view),
+                                coverage,
+                                view.year,
+                                statistic(data, code),
+                            ),
                             xs=12,
                             md=6,
                             lg=4,
@@ -148,17 +178,27 @@ def plain(value: Any) -> Any:
     return value
 
 
-def filtered(item: dict[str, Any], view: View) -> dict[str, Any]:
-    """Return a tile's item showing the value the year, country or class filter names."""
-    narrowed = {k: v for k, v in view.active_filters().items() if k != "standard"}
-    if not narrowed:
+def filtered(code: str, item: dict[str, Any], view: View) -> dict[str, Any]:
+    """Return a tile's item showing the cell the filters name, or saying it has none."""
+    chosen = view.active_filters()
+    if not chosen:
         return item
-    by = next((k for k in ("country", "membership_class") if k in narrowed), None)
-    category = narrowed.get(by) if by else None
-    cell = figures.filtered_cell(item["cells"], year=view.year, breakdown=by, category=category)
-    words = ", ".join(figures.label(v) if k == "country" else v for k, v in narrowed.items())
-    if cell is None or (view.country and view.membership_class):
-        return {**item, "scope": f"Headline: this figure has no value for {words}."}
+    words = _filter_words(view)
+    cell = selection_cell(code, item["cells"], view)
+    # A country's cell of a count of countries counts something else there (its facilities).
+    if view.country and item["unit"] == "countries":
+        cell = None
+        why = "a count of countries has no value for one country."
+    elif cell is None:
+        why = "this figure is not published for that selection."
+    if cell is None:
+        return {
+            **item,
+            "value": None,
+            "suppressed": False,
+            "unavailable": True,
+            "scope": f"Not available for {words}: {why}",
+        }
     return {
         **item,
         "value": cell["value"],
@@ -251,8 +291,9 @@ def snapshot_bar(
     )
 
 
-def controls(data: SnapshotView, view: View) -> Any:
-    """Return the filters; each choice goes into the address so a view can be shared."""
+@lru_cache(maxsize=16)
+def choices(data: SnapshotView) -> tuple[list[str], list[str], list[str]]:
+    """Return the years (newest first), countries and classes a snapshot has figures for."""
     years = sorted({c["period"] for c in data.cells if c["period"].isdigit()}, reverse=True)
     countries = sorted(
         {c["category"] for c in data.cells if c["breakdown"] == "country"}, key=figures.label
@@ -261,6 +302,28 @@ def controls(data: SnapshotView, view: View) -> Any:
     classes = [c for c in MEMBERSHIP_CLASSES if c in present] + sorted(
         present - set(MEMBERSHIP_CLASSES)
     )
+    return years, countries, classes
+
+
+def unknown_choice(data: SnapshotView, view: View) -> str | None:
+    """Return what to fix when a filter names a value the snapshot has no figures for."""
+    if not (view.year or view.country or view.membership_class):
+        return None
+    years, countries, classes = choices(data)
+    for key, value, known in (
+        ("year", view.year, years),
+        ("country", view.country, countries),
+        ("membership_class", view.membership_class, classes),
+    ):
+        if value and value not in known:
+            listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            return f"There are no figures for {key}={value}: choose one of {listed or 'none'}."
+    return None
+
+
+def controls(data: SnapshotView, view: View) -> Any:
+    """Return the filters; each choice goes into the address so a view can be shared."""
+    years, countries, classes = choices(data)
     return html.Form(
         dbc.Row(
             [
@@ -293,16 +356,47 @@ def controls(data: SnapshotView, view: View) -> Any:
             className="g-2",
         ),
         className="border rounded p-2 bg-light",
+        id="filters",
+        tabIndex="-1",
         role="search",
         **{"aria-label": "Filter the figures"},
     )
 
 
-def tile(code: str, item: dict[str, Any], coverage_cells: list[dict[str, Any]]) -> Any:
+# What a survey-derived figure is, from the aggregation its snapshot metadata names.
+STATISTICS = {
+    "sum": "Sum of members' answers",
+    "mean": "Mean of members' answers (each member counts once)",
+    "median": "Median of members' answers",
+    "share_yes": "Share of answering members who said yes",
+    "count": "Number of members answering",
+}
+
+
+def statistic(data: SnapshotView, code: str) -> str | None:
+    """Return which statistic an indicator is (median, mean, sum...), if its metadata says."""
+    how = data.meta.get("indicators", {}).get(code, {}).get("aggregation")
+    return STATISTICS.get(how) if isinstance(how, str) else None
+
+
+def tile(
+    code: str,
+    item: dict[str, Any],
+    coverage_cells: list[dict[str, Any]],
+    year: str | None = None,
+    how: str | None = None,
+) -> Any:
     """Return a KPI tile: the number as text, its unit, its counting rule and coverage."""
-    value = figures.format_value(item["value"], item["unit"], suppressed=item["suppressed"])
-    unit = "" if item["unit"] == "%" else item["unit"]
+    unavailable = item.get("unavailable", False)
+    value = (
+        "not available"
+        if unavailable
+        else format_value(item["value"], item["unit"], suppressed=item["suppressed"])
+    )
+    unit = "" if item["unit"] == "%" or unavailable else item["unit"]
     notes = []
+    if how:
+        notes.append(html.P(how, className="small mb-1 tile-statistic"))
     if item.get("scope"):
         notes.append(html.P(item["scope"], className="small text-body-secondary mb-1 tile-scope"))
     if item["suppressed"]:
@@ -312,21 +406,36 @@ def tile(code: str, item: dict[str, Any], coverage_cells: list[dict[str, Any]]) 
                 className="small mb-1",
             )
         )
-    if item["source"] == "annual member survey":
+    if item["source"] == "annual member survey" and not unavailable:
         # A survey-derived figure carries its own coverage; the response rate speaks for itself.
         own = [c for c in item["cells"] if c["breakdown"] == "coverage"]
         cells = own or coverage_cells
-        period = figures.latest_period(cells)
+        # The coverage of the year shown: the one filtered to, or the latest (the headline's).
+        period = year or figures.latest_period(cells)
         text = period and figures.coverage_text(cells, period)
         if text:
             notes.append(html.P(f"{period}: {text}", className="small mb-1"))
     return dbc.Card(
         dbc.CardBody(
             [
-                html.H3(item["title"], className="h6 card-title"),
+                html.H3(
+                    html.A(
+                        item["title"],
+                        href=f"/indicator/{code}" + (f"?year={year}" if year else ""),
+                        className="link-dark",
+                        title="Chart, map and table of this figure",
+                    ),
+                    className="h6 card-title",
+                ),
                 html.P(
                     [
-                        html.Span(value, id=ids.tile_value(code), className="tile-value"),
+                        html.Span(
+                            value,
+                            id=ids.tile_value(code),
+                            className="tile-value tile-unavailable"
+                            if unavailable
+                            else "tile-value",
+                        ),
                         " ",
                         html.Span(unit, className="tile-unit"),
                     ],
@@ -346,14 +455,17 @@ def tile(code: str, item: dict[str, Any], coverage_cells: list[dict[str, Any]]) 
             ]
         ),
         id=ids.tile(code),
-        className="h-100",
+        className="h-100 bg-light" if unavailable else "h-100",
     )
 
 
 def chart(fig: Any, id_: str, description: str) -> Any:
     """Return a chart with its data as text beside it, for readers who cannot see it."""
+    # The title is text above the chart, not plotly's: it wraps on a phone instead of being cut.
+    title = fig["layout"].pop("title", {}).get("text", "")
     return html.Figure(
         [
+            html.H3(title, className="h6 mb-0 chart-title") if title else None,
             dcc.Graph(id=id_, figure=fig, config=GRAPH_CONFIG, className="chart"),
             html.Figcaption(description, id=f"{id_}-text", className="small text-body-secondary"),
         ],
@@ -361,45 +473,102 @@ def chart(fig: Any, id_: str, description: str) -> Any:
     )
 
 
+def unavailable(title: str, id_: str, text: str) -> Any:
+    """Return, in a chart's place, its title and why there is nothing to draw for the filters."""
+    return html.Figure(
+        [
+            html.H3(title, className="h6 mb-0 chart-title"),
+            html.P(text, id=f"{id_}-text", className="text-body-secondary bg-light p-3 mb-0"),
+        ],
+        className="mb-3 chart-unavailable",
+    )
+
+
+def _filter_words(view: View) -> str:
+    """Return the active filters as words: "Brazil, 2024"."""
+    return ", ".join(
+        figures.label(v) if k == "country" else (f"{v} standard" if k == "standard" else v)
+        for k, v in view.active_filters().items()
+    )
+
+
+def breakdown_part(code: str, item: dict[str, Any], name: str, view: View) -> Any:
+    """Return one breakdown of an indicator for the filters, or say it has none for them."""
+    title = f"{item['title']} by {name.replace('_', ' ')}"
+    id_ = f"{ids.BREAKDOWNS}-{name}"
+    own = standard_of(code)
+    others = [
+        key
+        for key in ("country", "membership_class", "standard")
+        if getattr(view, key) and BREAKDOWN_OF[key] != name and not (key == "standard" and own)
+    ]
+    rows = figures.breakdown(item["cells"], name, period=view.year or "all")
+    chosen = getattr(view, name, None) if name in BREAKDOWN_OF else None
+    if chosen:
+        rows = [c for c in rows if c["category"] == chosen]
+    if others or (view.standard and own and own != view.standard) or not rows:
+        return unavailable(title, id_, f"Not available for {_filter_words(view)}.")
+    return chart(
+        figures.bars_figure(rows, title, unit_of(code, item, name)),
+        id_,
+        figures.describe_cells(rows, unit_of(code, item, name), key="category"),
+    )
+
+
+def unit_of(code: str, item: dict[str, Any], breakdown: str) -> str:
+    """Return the unit of an indicator's breakdown (certified countries by country: facilities)."""
+    return BREAKDOWN_UNITS.get((code, breakdown), item["unit"])
+
+
+def series_cells(code: str, item: dict[str, Any], view: View) -> list[dict[str, Any]]:
+    """Return the yearly cells of the selection the filters name, up to the year chosen."""
+    years = sorted({c["period"] for c in item["cells"] if c["period"].isdigit()})
+    found = (
+        selection_cell(code, item["cells"], view.with_(year=y))
+        for y in years
+        if not view.year or y <= view.year
+    )
+    return [c for c in found if c is not None]
+
+
 def explorer(data: SnapshotView, indicators: dict[str, dict[str, Any]], view: View) -> Any:
     """Return one indicator explored: its yearly series and its breakdowns."""
     code = view.indicator if view.indicator in indicators else next(iter(indicators))
     item = indicators[code]
-    series = figures.yearly(item["cells"], up_to=view.year)
-    period = view.year if any(c["period"] == view.year for c in item["cells"]) else "all"
-    parts = [
-        dbc.Col(
-            chart(
-                figures.bars_figure(
-                    rows := figures.breakdown(item["cells"], name, period=period),
-                    f"{item['title']} by {name.replace('_', ' ')}",
-                    item["unit"],
-                ),
-                f"{ids.BREAKDOWNS}-{name}",
-                figures.describe_cells(rows, item["unit"], key="category"),
-            ),
-            md=6,
+    series = series_cells(code, item, view)
+    title = f"{item['title']}, by year"
+    if series:
+        coverage = [c for c in item["cells"] if c["breakdown"] == "coverage"]
+        series_part = chart(
+            figures.series_figure(series, title, item["unit"], coverage=coverage),
+            ids.SERIES,
+            figures.describe_cells(series, item["unit"])
+            + figures.comparable_text(series, coverage, item["unit"]),
         )
+    else:
+        series_part = unavailable(title, ids.SERIES, f"Not available for {_filter_words(view)}.")
+    parts = [
+        dbc.Col(breakdown_part(code, item, name, view), md=6)
         for name in figures.breakdown_names(item["cells"])
     ]
-    standards = {standard_of(c): i for c, i in indicators.items() if c.endswith("_certificates")}
+    standards = {standard_of(c): c for c in indicators if c.endswith("_certificates")}
     if len(standards) > 1:
-        rows = [
-            {
-                **i["cells"][0],
-                "category": f"{standard} standard",
-                "value": i["value"],
-                "suppressed": i["suppressed"],
-            }
-            for standard, i in standards.items()
-            if i["cells"]
-        ]
+        rows = []
+        for standard, own in standards.items():
+            cell = selection_cell(own, indicators[own]["cells"], view)
+            if cell is not None:
+                rows.append({**cell, "category": f"{standard} standard"})
+        title = "Certificates by standard"
         parts.append(
             dbc.Col(
                 chart(
-                    figures.bars_figure(rows, "Certificates by standard", "certificates"),
+                    figures.bars_figure(rows, title, "certificates"),
                     f"{ids.BREAKDOWNS}-standard",
                     figures.describe_cells(rows, "certificates", key="category"),
+                )
+                if rows
+                else unavailable(
+                    title, f"{ids.BREAKDOWNS}-standard", f"Not available for {_filter_words(view)}."
                 ),
                 md=6,
             )
@@ -409,11 +578,7 @@ def explorer(data: SnapshotView, indicators: dict[str, dict[str, Any]], view: Vi
         [
             html.H2("Explore an indicator", className="h4 mt-4"),
             dbc.Row(_select("Indicator", ids.INDICATOR, options, code), className="mb-2"),
-            chart(
-                figures.series_figure(series, f"{item['title']}, by year", item["unit"]),
-                ids.SERIES,
-                figures.describe_cells(series, item["unit"]),
-            ),
+            series_part,
             dbc.Row(parts),
         ],
         **{"aria-label": "Explore an indicator"},
@@ -421,15 +586,11 @@ def explorer(data: SnapshotView, indicators: dict[str, dict[str, Any]], view: Vi
 
 
 def maps(data: SnapshotView, view: View) -> Any:
-    """Return the world maps of certified facilities' countries and of people working there."""
+    """Return the world maps of certified facilities and of people working in them."""
     indicators = data.indicators()
     cards = []
     for id_, codes, title in (
-        (
-            ids.MAP_CERTIFIED,
-            ("certified_countries", "ps_certificates"),
-            "Countries with certified facilities",
-        ),
+        (ids.MAP_CERTIFIED, ("certified_countries", "ps_certificates"), "Certified facilities"),
         (ids.MAP_PEOPLE, ("people_in_ps_facilities",), "People working in PS-certified facilities"),
     ):
         code = next(
@@ -443,28 +604,47 @@ def maps(data: SnapshotView, view: View) -> Any:
         if code is None:
             continue
         item = indicators[code]
-        period = (
-            view.year
-            if any(c["period"] == view.year and c["breakdown"] == "country" for c in item["cells"])
-            else "all"
-        )
-        rows = figures.breakdown(item["cells"], "country", period=period)
+        unit = unit_of(code, item, "country")
+        heading = f"{title if code != 'ps_certificates' else item['title']} by country ({unit})"
+        rows = figures.breakdown(item["cells"], "country", period=view.year or "all")
         if view.country:
             rows = [c for c in rows if c["category"] == view.country]
-        cards.append(
-            dbc.Col(
-                chart(
-                    figures.map_figure(rows, f"{title} ({item['unit']})", item["unit"]),
-                    id_,
-                    figures.describe_cells(rows, item["unit"], key="category"),
-                ),
-                lg=6,
+        # A map has one breakdown (country): a class or another standard names no cell of it.
+        own = standard_of(code)
+        if view.membership_class or (view.standard and own != view.standard) or not rows:
+            part = unavailable(heading, id_, f"Not available for {_filter_words(view)}.")
+        else:
+            part = html.Div(
+                [
+                    chart(
+                        figures.map_figure(rows, heading, unit),
+                        id_,
+                        figures.describe_cells(rows, unit, key="category"),
+                    ),
+                    map_key(id_),
+                ]
             )
-        )
+        cards.append(dbc.Col(part, lg=6))
     if not cards:
         return None
     return html.Section(
         [html.H2("Where", className="h4 mt-4"), dbc.Row(cards)], **{"aria-label": "Where"}
+    )
+
+
+def map_key(id_: str) -> Any:
+    """Return the map's key for what its colour scale does not say: no data and suppressed."""
+    swatch = {"className": "map-key", "aria-hidden": "true"}
+    return html.P(
+        [
+            "Darker: more. ",
+            html.Span(style={"background": figures.NO_DATA}, **swatch),
+            "no data",
+            html.Span(style={"background": figures.SUPPRESSED}, **swatch),
+            "suppressed (too few members to publish)",
+        ],
+        id=f"{id_}-key",
+        className="small mb-3",
     )
 
 
@@ -486,6 +666,10 @@ def table(indicators: dict[str, dict[str, Any]], view: View, data: SnapshotView)
         first = (page - 1) * TABLE_PAGE_SIZE
         shown = figures.sort_rows(rows, view.sort)[first : first + TABLE_PAGE_SIZE]
         body = [
+            html.P(
+                "Scroll the table sideways to see every column.",
+                className="small text-body-secondary d-md-none mb-1",
+            ),
             dbc.Table(
                 [
                     html.Thead(html.Tr([_sort_heading(view, *column) for column in TABLE_COLUMNS])),
@@ -500,6 +684,8 @@ def table(indicators: dict[str, dict[str, Any]], view: View, data: SnapshotView)
         ]
     return html.Section(
         [html.H2("Every figure", className="h4 mt-4"), *body],
+        id="every-figure",
+        tabIndex="-1",
         **{"aria-label": "Every figure"},
     )
 
@@ -532,7 +718,7 @@ def _sort_heading(view: View, key: str, heading: str) -> Any:
 
 def _table_row(row: dict[str, Any]) -> Any:
     """Return one figure as a table row; a withheld value is blank and named in Note."""
-    value = "" if row["value"] is None else figures.number_text(row["value"])
+    value = "" if row["value"] is None else number_text(row["value"])
     return html.Tr(
         [
             html.Td(row["indicator"]),

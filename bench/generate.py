@@ -407,7 +407,8 @@ def _surveys(
             at += timedelta(minutes=rng.randrange(1, 5000))
             revisions.append((len(revisions) + 1, response_id, number, status, body, None, at))
         responses.append(
-            (response_id, member_id, year, definition_id, final, count, revisions[-1][-1])
+            (response_id, member_id, year, definition_id, final, count)
+            + (count if final == "accepted" else None, revisions[-1][-1])
         )
     loader.load(m.SurveyResponse.__table__, responses)
     loader.load(m.SurveyRevision.__table__, revisions)

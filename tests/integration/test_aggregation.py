@@ -67,6 +67,7 @@ def test_the_response_rate_counts_submitted_members_of_those_active_that_year(se
                 definition_id=definition_id,
                 status=status,
                 current_revision=1,
+                accepted_revision=1 if status == "accepted" else None,
             )
         )
     request_aggregation(db, reason="test", requested_by=None)

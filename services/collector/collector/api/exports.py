@@ -47,8 +47,8 @@ ANSWERS = (
     )
     .order_by(a.id)  # the order they were saved in, read along the primary key
 )
-# What the aggregator counts: the current revision of each accepted response.
-ACCEPTED = ANSWERS.where(r.status == "accepted", v.number == r.current_revision)
+# What the aggregator counts: the latest accepted revision of each response.
+ACCEPTED = ANSWERS.where(v.number == r.accepted_revision)
 TEXT_COLUMNS = ("member", "question_key", "value_text")
 
 
@@ -62,7 +62,7 @@ class ExportQuerySchema(Schema):
         load_default="accepted",
         validate=validate.OneOf(("accepted", "all"), error="Must be one of: {choices}."),
         metadata={
-            "description": "accepted: the current revision of each accepted response (what the "
+            "description": "accepted: the latest accepted revision of each response (what the "
             "public figures count); all: every revision of every response, drafts included"
         },
     )

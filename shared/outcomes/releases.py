@@ -95,9 +95,13 @@ def _release_refusal(db: Session | Connection, build_id: int) -> ReleaseError:
     if status == "released":
         return ReleaseError(409, f"Build {build_id} is already released.")
     if status == "withdrawn":
-        return ReleaseError(409, f"Build {build_id} was released and withdrawn; release a newer build.")
+        return ReleaseError(
+            409, f"Build {build_id} was released and withdrawn; release a newer build."
+        )
     if status != "built":
-        return ReleaseError(409, f"Build {build_id} is {status}; only a finished build can be released.")
+        return ReleaseError(
+            409, f"Build {build_id} is {status}; only a finished build can be released."
+        )
     current = db.scalar(select(func.max(Snapshot.id)).where(Snapshot.status == "released"))
     return ReleaseError(
         409,
@@ -123,7 +127,9 @@ def withdraw_release(
             raise ReleaseError(422, "A release cannot replace itself.")
         status = session.scalar(select(Snapshot.status).where(Snapshot.id == replaced_by))
         if status != "released":
-            raise ReleaseError(422, f"The replacement must be a current release; {replaced_by} is not.")
+            raise ReleaseError(
+                422, f"The replacement must be a current release; {replaced_by} is not."
+            )
     done = session.execute(
         update(Snapshot)
         .where(Snapshot.id == release_id, Snapshot.status == "released")

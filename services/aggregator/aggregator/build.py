@@ -1,4 +1,4 @@
-"""Build a snapshot in the database with set-based SQL; staff (or the auto-release setting) release it."""
+"""Build a snapshot in the database with set-based SQL; releasing it is a separate step."""
 
 from __future__ import annotations
 
@@ -271,7 +271,7 @@ class _Base:
 
 
 def _reusable_snapshot(conn: Connection, ctx: BuildContext, threshold: int) -> _Base | None:
-    """Return the latest build if it stands (not withdrawn) and was built for the same day and rules."""
+    """Return the latest build unless withdrawn, if built for the same day and rules."""
     # The newest build drained the outbox: if it was withdrawn, its cells are in doubt, and the
     # changes it processed are in no older build, so nothing may be copied.
     row = conn.execute(

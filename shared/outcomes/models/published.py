@@ -40,7 +40,7 @@ class Outbox(Base):
 
 
 class Snapshot(Base):
-    """One aggregation run (a build); its cells are immutable once built, a release once released."""
+    """One aggregation run (a build); its cells never change once built."""
 
     __tablename__ = "snapshot"
     __table_args__ = (

@@ -108,9 +108,7 @@ def history(year: int) -> str:
             SurveyResponse.member_id == web_user().member_id, SurveyResponse.year == year
         )
     )
-    return render_template(
-        "member/history.html", year=year, revisions=revisions, accepted=accepted
-    )
+    return render_template("member/history.html", year=year, revisions=revisions, accepted=accepted)
 
 
 @bp.get("/revisions/<int:revision_id>")

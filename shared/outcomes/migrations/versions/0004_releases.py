@@ -34,7 +34,9 @@ def upgrade() -> None:
         batch.create_foreign_key(
             "fk_snapshot_withdrawn_by_user_account", "user_account", ["withdrawn_by"], ["id"]
         )
-        batch.create_foreign_key("fk_snapshot_replaced_by_snapshot", "snapshot", ["replaced_by"], ["id"])
+        batch.create_foreign_key(
+            "fk_snapshot_replaced_by_snapshot", "snapshot", ["replaced_by"], ["id"]
+        )
     with op.batch_alter_table("survey_response") as batch:
         batch.add_column(sa.Column("accepted_revision", sa.Integer(), nullable=True))
     # Snapshots published before releases existed were public: they become releases.
@@ -45,8 +47,7 @@ def upgrade() -> None:
     )
     op.execute("UPDATE snapshot SET status = 'released' WHERE status = 'published'")
     op.execute(
-        "UPDATE survey_response SET accepted_revision = current_revision "
-        "WHERE status = 'accepted'"
+        "UPDATE survey_response SET accepted_revision = current_revision WHERE status = 'accepted'"
     )
 
 

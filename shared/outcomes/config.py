@@ -61,6 +61,8 @@ class Settings:
     collector_port: int = 8000
     dashboard_port: int = 8050
     collector_url: str = "http://127.0.0.1:8000"
+    # Where staff preview links point: the dashboard as a browser reaches it.
+    dashboard_url: str = "http://127.0.0.1:8050"
     # Aggregation
     suppression_threshold: int = 3
     outbox_sweep_seconds: int = 10
@@ -97,6 +99,7 @@ class Settings:
                 )
             secret_key = _embedded_secret(data_dir)
         collector_port = _int(env, "COLLECTOR_PORT", 8000)
+        dashboard_port = _int(env, "DASHBOARD_PORT", 8050)
         return cls(
             database_url=database_url,
             data_dir=data_dir,
@@ -107,8 +110,11 @@ class Settings:
             secure_cookies=env.get("SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             collector_port=collector_port,
-            dashboard_port=_int(env, "DASHBOARD_PORT", 8050),
+            dashboard_port=dashboard_port,
             collector_url=env.get("COLLECTOR_URL") or f"http://127.0.0.1:{collector_port}",
+            dashboard_url=(env.get("DASHBOARD_URL") or f"http://127.0.0.1:{dashboard_port}").rstrip(
+                "/"
+            ),
             suppression_threshold=_int(env, "SUPPRESSION_THRESHOLD", 3),
             outbox_sweep_seconds=_int(env, "OUTBOX_SWEEP_SECONDS", 10),
             aggregation_visibility_timeout=_int(env, "AGGREGATION_VISIBILITY_TIMEOUT", 600),

@@ -230,13 +230,17 @@ def _insert_snapshot(
     catalogue: tuple[Indicator, ...],
 ) -> int:
     """Record the run and the inputs it sees; others see the row only once it is built."""
+    accepted = select(literal("accepted_responses"), func.count()).where(
+        m.SurveyResponse.accepted_revision.is_not(None)
+    )
     counts = union_all(
         *(
             select(literal(model.__tablename__).label("t"), func.count().label("n")).select_from(
                 model
             )
             for model in INPUT_TABLES
-        )
+        ),
+        accepted,
     )
     inputs = {name: n for name, n in conn.execute(counts)}
     demo = conn.scalar(select(m.SiteFlag.value).where(m.SiteFlag.name == "demo")) == "true"

@@ -91,7 +91,9 @@ def test_the_progress_page_refreshes_itself_until_the_job_is_built(collector, db
 
     waiting = collector.get(path).get_data(as_text=True)
     writing(db)
-    snapshot = Snapshot(trigger="test", as_of=date(2026, 1, 1), catalogue_version="t", status="built")
+    snapshot = Snapshot(
+        trigger="test", as_of=date(2026, 1, 1), catalogue_version="t", status="built"
+    )
     db.add(snapshot)
     db.flush()
     db.get(Outbox, row.id).snapshot_id = snapshot.id

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from collector import create_app
 from outcomes.models import Meeting, SurveyQuestion, SurveyResponse
-from tests.factories import make_account, make_survey
+from tests.factories import make_account, make_snapshot, make_survey
 
 APPLICATION = {
     "organisation": "Fuzzed Co",
@@ -79,6 +79,19 @@ OPERATIONS = {
         {"decision": "accept"},
     ),
     ("GET", "/api/v1/exports/answers.csv"): ("staff", None, None),
+    ("GET", "/api/v1/builds"): ("staff", None, None),
+    ("GET", "/api/v1/builds/{build_id}/changes"): ("staff", "build", None),
+    ("POST", "/api/v1/builds/{build_id}/preview"): ("staff", "build", None),
+    ("POST", "/api/v1/builds/{build_id}/release"): (
+        "staff",
+        "build",
+        {"title": "2025 annual results", "notes": "Corrects nothing."},
+    ),
+    ("POST", "/api/v1/builds/{build_id}/withdraw"): (
+        "staff",
+        "release",
+        {"reason": "Two audits were counted twice."},
+    ),
 }
 EXAMPLES = 100
 # What a JSON Schema cannot say (a reason required only to reject, a survey's questions that are
@@ -96,6 +109,8 @@ def api(settings, db):
     meeting = Meeting(body="board", held_on=date(2024, 2, 15))
     db.add(meeting)
     tokens = {"member": make_account(db), "staff": make_account(db, role="staff")}
+    released = make_snapshot(db, [], status="released", as_of=date(2025, 1, 1))
+    built = make_snapshot(db, [], status="built")
     db.commit()
     question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
     app = create_app(settings)
@@ -115,6 +130,8 @@ def api(settings, db):
         "definition": {"definition_id": draft.id},
         "question": {"definition_id": draft.id, "question_id": question},
         "response": {"response_id": db.scalar(select(SurveyResponse.id))},
+        "build": {"build_id": built.id},
+        "release": {"build_id": released.id},
     }
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app), tokens, known
 

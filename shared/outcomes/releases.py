@@ -192,6 +192,8 @@ def preview_token(secret_key: str, *, build_id: int) -> str:
 
 def previewed_build(secret_key: str, token: str, *, max_age: int = PREVIEW_SECONDS) -> int | None:
     """Return the build a preview token opens, or None if it is forged, expired or malformed."""
+    if not secret_key:
+        return None  # no secret, no previews: an empty key would sign anyone's token
     try:
         payload = _serializer(secret_key).loads(token[:500], max_age=max_age)
     except (SignatureExpired, BadSignature):

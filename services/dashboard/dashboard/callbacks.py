@@ -8,6 +8,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, no_update
 
 from dashboard import ids, layout
 from dashboard.data import (
+    SnapshotView,
     changes_since,
     chosen_snapshot,
     load_snapshot,
@@ -29,6 +30,12 @@ def preview_target(secret_key: str, view: View) -> int | None:
     return build if build is not None and view.snapshot in (None, build) else None
 
 
+def previewed(url: str, secret_key: str, view: View) -> SnapshotView | None:
+    """Return the build a view's preview token opens, or None if the token is not good for it."""
+    build = preview_target(secret_key, view)
+    return None if build is None else load_snapshot(url, build, build=True)
+
+
 def render(url: str, pathname: str | None, search: str | None, secret_key: str = "") -> Any:
     """Return what an address shows: the page, an embedded part, or a helpful message."""
     try:
@@ -40,8 +47,7 @@ def render(url: str, pathname: str | None, search: str | None, secret_key: str =
         return layout.release_history(releases(url))
     snapshots, stories = snapshots_and_case_studies(url)
     if view.preview is not None:
-        build = preview_target(secret_key, view)
-        data = None if build is None else load_snapshot(url, build, build=True)
+        data = previewed(url, secret_key, view)
         if data is None:
             return layout.message(layout.PREVIEW_REFUSED, color="danger")
         snapshots = [data.meta]  # a preview shows only its build: nothing to choose
@@ -137,8 +143,7 @@ def register_callbacks(app: Dash, url: str, secret_key: str = "") -> None:
         """Send the figures that match the current filters, as CSV or JSON."""
         view = parse_query(search)
         if view.preview is not None:
-            build = preview_target(secret_key, view)
-            data = None if build is None else load_snapshot(url, build, build=True)
+            data = previewed(url, secret_key, view)
         else:
             data = load_snapshot(url, view.snapshot)
         if data is None or not ctx.triggered_id:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from outcomes.models import Snapshot, utcnow
+from outcomes.models.published import PUBLIC_STATUSES
 
 # A preview link opens the dashboard for one build this long after staff asked for it.
 PREVIEW_SECONDS = 30 * 60
@@ -154,7 +155,7 @@ def public_releases(session: Session) -> list[ReleaseView]:
     rows = session.execute(
         select(Snapshot, replacement.title)
         .outerjoin(replacement, replacement.id == Snapshot.replaced_by)
-        .where(Snapshot.status.in_(("released", "withdrawn")))
+        .where(Snapshot.status.in_(PUBLIC_STATUSES))
         .order_by(Snapshot.id.desc())
     )
     return [_view(s, title) for s, title in rows]

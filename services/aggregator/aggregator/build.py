@@ -403,9 +403,12 @@ def release_if_due(engine: Engine, *, snapshot_id: int, auto_release: bool) -> b
     """Release a new build when the installation asks for it; tell whether it was released."""
     with engine.connect() as conn:
         conn = conn.execution_options(**WRITE)
-        released = conn.scalar(select(func.count()).where(m.Snapshot.status == "released"))
+        released = conn.scalar(
+            select(func.count()).where(m.Snapshot.status.in_(("released", "withdrawn")))
+        )
         demo = conn.scalar(select(m.SiteFlag.value).where(m.SiteFlag.name == "demo")) == "true"
-        # A demo installation's first build is released, so `make run` shows figures at once.
+        # A demo installation's first build is released, so `make run` shows figures at once;
+        # only the first: after that (even after a withdrawal) staff decide.
         if not auto_release and not (demo and not released):
             return False
         as_of = conn.scalar(select(m.Snapshot.as_of).where(m.Snapshot.id == snapshot_id))

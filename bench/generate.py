@@ -406,8 +406,9 @@ def _surveys(
             body = orjson.dumps(submission(rng, draft=status == "draft")).decode()
             at += timedelta(minutes=rng.randrange(1, 5000))
             revisions.append((len(revisions) + 1, response_id, number, status, body, None, at))
+        accepted = count if final == "accepted" else None
         responses.append(
-            (response_id, member_id, year, definition_id, final, count, revisions[-1][-1])
+            (response_id, member_id, year, definition_id, final, count, accepted, revisions[-1][-1])
         )
     loader.load(m.SurveyResponse.__table__, responses)
     loader.load(m.SurveyRevision.__table__, revisions)

@@ -49,7 +49,7 @@ WITH c AS (
   JOIN mem m ON m.jy <= s.y AND (m.ly IS NULL OR m.ly >= s.y)
   LEFT JOIN (
     SELECT year, count(DISTINCT member_id) AS n FROM survey_response
-    WHERE status IN ('submitted', 'accepted') GROUP BY year
+    WHERE status IN ('submitted', 'accepted') OR accepted_revision IS NOT NULL GROUP BY year
   ) r ON r.year = s.y
   GROUP BY s.y
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from aggregator.build import build_snapshot
+from aggregator.build import FINISHED, build_snapshot
 from faults.load import ClientLog, Load
 from outcomes.db import get_engine
 from outcomes.models import IndicatorValue, Outbox, Snapshot, SurveyResponse, SurveyRevision
@@ -51,8 +51,8 @@ def wait_recovered(load: Load, database_url: str, fault_ended: float) -> tuple[f
         time.sleep(0.2)
     while time.monotonic() < deadline:
         state = load.job_state(job) or {}
-        if state.get("state") == "published" and _pending(database_url) == 0:
-            return time.monotonic() - fault_ended, f"job {job} published, outbox empty"
+        if state.get("state") == "built" and _pending(database_url) == 0:
+            return time.monotonic() - fault_ended, f"job {job} built, outbox empty"
         time.sleep(0.3)
     return None, f"job {job}: {load.job_state(job)}; outbox pending {_pending(database_url)}"
 
@@ -163,16 +163,16 @@ def _cells(conn, snapshot_id: int) -> list[tuple[Any, ...]]:  # type: ignore[no-
 
 
 def _snapshot_equals_rebuild(engine, threshold: int) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
-    """I4: the latest published snapshot has the same cells as a full rebuild made now."""
+    """I4: the latest finished build has the same cells as a full rebuild made now."""
     with engine.connect() as conn:
         latest = conn.execute(
             select(Snapshot.id, Snapshot.checksum)
-            .where(Snapshot.status == "published")
+            .where(Snapshot.status.in_(FINISHED))
             .order_by(Snapshot.id.desc())
             .limit(1)
         ).first()
     if latest is None:
-        return False, "nothing published"
+        return False, "nothing built"
     rebuilt = build_snapshot(
         engine, trigger="fault check: full rebuild", force=True, threshold=threshold
     )
@@ -186,17 +186,17 @@ def _snapshot_equals_rebuild(engine, threshold: int) -> tuple[bool, str]:  # typ
 
 
 def _one_publisher_at_a_time(engine) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
-    """I5: published versions rise with ids and no two publish intervals overlap."""
+    """I5: build versions rise with ids and no two build intervals overlap."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(Snapshot.id, Snapshot.version, Snapshot.started_at, Snapshot.finished_at)
-            .where(Snapshot.status == "published")
+            .where(Snapshot.status.in_(FINISHED))
             .order_by(Snapshot.id)
         ).all()
     versions = [r.version for r in rows]
     rising = all(a < b for a, b in pairwise(versions)) and None not in versions
     overlaps = sum(1 for a, b in pairwise(rows) if b.started_at < a.finished_at)
-    return rising and not overlaps, f"{len(rows)} published, {overlaps} overlapping"
+    return rising and not overlaps, f"{len(rows)} built, {overlaps} overlapping"
 
 
 def _no_partial_read(log: ClientLog, mark: Mark) -> tuple[bool, str]:

@@ -230,12 +230,12 @@ class Load:
                 self.log.record(kind="read_error", error=repr(error)[:200])
 
     def read_latest(self) -> None:
-        """Read the latest published snapshot as the dashboard does and check it is whole."""
+        """Read the latest release as the dashboard does and check it is whole."""
         engine = get_engine(self.database_url)
         with engine.connect() as conn:
             latest = conn.execute(
                 select(Snapshot.id, Snapshot.checksum)
-                .where(Snapshot.status == "published")
+                .where(Snapshot.status == "released")
                 .order_by(Snapshot.id.desc())
                 .limit(1)
             ).first()

@@ -232,6 +232,8 @@ class Stack:
             "OUTCOMES_DATA_DIR": str(s.data_dir),
             "OUTBOX_SWEEP_SECONDS": str(s.outbox_sweep_seconds),
             "AGGREGATION_VISIBILITY_TIMEOUT": str(s.aggregation_visibility_timeout),
+            # The load reads what the public reads: every build is released as it is made.
+            "AUTO_RELEASE": "true",
         }
 
     @property

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy import select, text
 
-from aggregator.build import PUBLISH_LOCK_KEY
+from aggregator.build import FINISHED, PUBLISH_LOCK_KEY
 from faults.data import load_scaled, make_members_with_tokens, make_staff_token
 from faults.invariants import INVARIANTS, Mark, check, wait_recovered
 from faults.load import ClientLog, Load
@@ -131,7 +131,7 @@ def median_build_seconds(env: Env) -> float:
     with get_engine(env.url).connect() as conn:
         rows = conn.scalars(
             select(Snapshot.data_quality)
-            .where(Snapshot.status == "published")
+            .where(Snapshot.status.in_(FINISHED))
             .order_by(Snapshot.id.desc())
             .limit(20)
         ).all()
@@ -339,7 +339,7 @@ def deployment(
         )
         first, _ = wait_recovered(load, url, time.monotonic())
         if first is None:
-            raise RuntimeError(f"the {kind} stack published no first snapshot; logs in {work}")
+            raise RuntimeError(f"the {kind} stack built no first snapshot; logs in {work}")
         with get_engine(url).connect() as conn:
             load.expected_indicators = set(
                 conn.scalars(select(IndicatorValue.indicator).distinct())

@@ -113,7 +113,7 @@ def make_snapshot(
     session: Session,
     cells: list[tuple[str, str, str, str, float | None, int]],
     *,
-    status: str = "published",
+    status: str = "released",
     as_of: date = date(2026, 1, 31),
     threshold: int = 3,
     **overrides: Any,
@@ -131,6 +131,13 @@ def make_snapshot(
         "checksum": f"test-{next(_numbers)}",
         "finished_at": datetime(as_of.year, as_of.month, as_of.day, 12, 0),
     }
+    if status in ("released", "withdrawn"):
+        number = next(_numbers)
+        fields |= {
+            "title": f"Release {number}",
+            "release_number": number,
+            "released_at": datetime(as_of.year, as_of.month, as_of.day, 13, 0),
+        }
     snapshot = Snapshot(**{**fields, **overrides})
     session.add(snapshot)
     session.flush()

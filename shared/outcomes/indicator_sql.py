@@ -475,9 +475,10 @@ def survey_response_cells(_ctx: BuildContext) -> list[Select]:
     """Return the response rate per reporting year, with the coverage behind it."""
     r = SurveyResponse.__table__.c
     eligible = members_per_survey_year()
+    # A response once accepted still counts while its member drafts or submits an amendment.
     responders = (
         select(r.year, func.count(distinct(r.member_id)).label("responders"))
-        .where(r.status.in_(SUBMITTED))
+        .where(or_(r.status.in_(SUBMITTED), r.accepted_revision.is_not(None)))
         .group_by(r.year)
         .subquery()
     )
@@ -499,7 +500,7 @@ def survey_response_cells(_ctx: BuildContext) -> list[Select]:
 
 
 def accepted_answers(key: str) -> Select:
-    """Return the usable answers to one question: accepted responses, current revision only."""
+    """Return the usable answers to one question: each response's latest accepted revision only."""
     r, v, a = SurveyResponse.__table__.c, SurveyRevision.__table__.c, SurveyAnswer.__table__.c
     q = SurveyQuestion.__table__.c
     within_bounds = and_(
@@ -522,7 +523,8 @@ def accepted_answers(key: str) -> Select:
         .select_from(
             SurveyResponse.__table__.join(
                 SurveyRevision.__table__,
-                and_(v.response_id == r.id, v.number == r.current_revision),
+                # Not the current revision: a later draft or submission awaits staff.
+                and_(v.response_id == r.id, v.number == r.accepted_revision),
             )
             .join(SurveyAnswer.__table__, and_(a.revision_id == v.id, a.question_key == key))
             # Only answers to a question of the response's own definition count.
@@ -533,7 +535,7 @@ def accepted_answers(key: str) -> Select:
             .join(members, members.c.id == r.member_id)
             .outerjoin(RecordKey.__table__, k.member_id == r.member_id)
         )
-        .where(r.status == "accepted", within_bounds)
+        .where(within_bounds)
     )
 
 
@@ -597,7 +599,7 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
         else:
             usable = usable.where(SurveyAnswer.value_number.is_not(None))
         # One statement per indicator over one common table expression: the join of accepted
-        # current revisions to their answers (the costly part) runs once, not once per grouping.
+        # accepted revisions to their answers (the costly part) runs once, not once per grouping.
         answers = usable.cte("answers")
         queries = []
         for latest_only in (False, True):

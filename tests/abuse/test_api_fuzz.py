@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from collector import create_app
 from outcomes.models import ExternalCertification, Meeting, SurveyQuestion, SurveyResponse
-from tests.factories import make_account, make_survey
+from tests.factories import make_account, make_snapshot, make_survey
 
 APPLICATION = {
     "organisation": "Fuzzed Co",
@@ -101,6 +101,19 @@ OPERATIONS = {
         "certification",
         None,
     ),
+    ("GET", "/api/v1/builds"): ("staff", None, None),
+    ("GET", "/api/v1/builds/{build_id}/changes"): ("staff", "build", None),
+    ("POST", "/api/v1/builds/{build_id}/preview"): ("staff", "build", None),
+    ("POST", "/api/v1/builds/{build_id}/release"): (
+        "staff",
+        "build",
+        {"title": "2025 annual results", "notes": "Corrects nothing."},
+    ),
+    ("POST", "/api/v1/builds/{build_id}/withdraw"): (
+        "staff",
+        "release",
+        {"reason": "Two audits were counted twice."},
+    ),
 }
 EXAMPLES = 100
 # What a JSON Schema cannot say (a reason required only to reject, a survey's questions that are
@@ -127,6 +140,8 @@ def api(settings, db):
     scheme = ExternalCertification(code="ISO14001", name="ISO 14001", valid_from=date(2015, 1, 1))
     db.add_all([meeting, scheme])
     tokens = {"member": make_account(db), "staff": make_account(db, role="staff")}
+    released = make_snapshot(db, [], status="released", as_of=date(2025, 1, 1))
+    built = make_snapshot(db, [], status="built")
     db.commit()
     question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
     app = create_app(settings)
@@ -147,6 +162,8 @@ def api(settings, db):
         "question": {"definition_id": draft.id, "question_id": question},
         "response": {"response_id": db.scalar(select(SurveyResponse.id))},
         "certification": {"certification_id": scheme.id},
+        "build": {"build_id": built.id},
+        "release": {"build_id": released.id},
     }
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app), tokens, known
 

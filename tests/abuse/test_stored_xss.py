@@ -8,7 +8,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from aggregator.build import build_snapshot
+from aggregator.build import build_snapshot, release_if_due
 from collector import create_app
 from collector.surveys import decide_response
 from outcomes.db import get_engine
@@ -228,7 +228,9 @@ def publish_hostile_texts(settings, db) -> None:
         ]
     )
     db.commit()
-    build_snapshot(get_engine(settings.database_url), trigger="test", force=True)
+    engine = get_engine(settings.database_url)
+    built = build_snapshot(engine, trigger="test", force=True)
+    assert release_if_due(engine, snapshot_id=built.snapshot_id, auto_release=True)
 
 
 def props(node):

@@ -98,8 +98,15 @@ def test_apply_approve_draft_submit_amend_accept_and_publish(browser, settings, 
         assert page.locator("#job-state").is_visible()
         # The page reloads itself (meta refresh, no JavaScript needed) until the job is done.
         page.locator("#job-snapshot").wait_for(timeout=90_000)
-        assert page.locator("#job-state").inner_text() == "published"
+        assert page.locator("#job-state").inner_text() == "built"
         assert page.locator("#job-percent").inner_text() == "100%"
-        page.goto(base + "/staff/snapshots")
-        assert "published" in page.locator("table").inner_text()
+        # The build is for staff only until they compare, preview and release it.
+        page.click("text=Review and release it")
+        assert "?preview=" in page.locator("#preview-link").get_attribute("href")
+        page.fill("#title", "2025 annual results")
+        page.fill("#notes", "First release of the 2025 survey.")
+        page.click("button:has-text('Release')")
+        page.get_by_text("released.").wait_for()
+        table = page.locator("table").inner_text()
+        assert "released" in table and "2025 annual results" in table
         page.close()

@@ -5,7 +5,7 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 
-from aggregator.build import build_snapshot
+from aggregator.build import build_snapshot, release_if_due
 from outcomes.db import get_engine
 from tests.conftest import serving
 from tests.dashboard_cells import sample_cells
@@ -47,7 +47,7 @@ def test_the_page_says_so_before_the_first_snapshot(browser, settings):
     with serving("dashboard", settings) as base:
         page = browser.new_page()
         page.goto(base + "/")
-        page.get_by_text("No published snapshot yet").wait_for(timeout=WAIT)
+        page.get_by_text("Nothing has been released yet").wait_for(timeout=WAIT)
         page.close()
 
 
@@ -56,7 +56,9 @@ def test_the_tile_shows_the_headline_value_of_the_latest_snapshot(browser, setti
     for year in (2019, 2020, 2021, 2022):
         make_certificate(db, member=member, issued_on=date(year, 2, 1))
     db.commit()
-    build_snapshot(get_engine(settings.database_url), trigger="test", force=True)
+    engine = get_engine(settings.database_url)
+    built = build_snapshot(engine, trigger="test", force=True)
+    assert release_if_due(engine, snapshot_id=built.snapshot_id, auto_release=True)
 
     with serving("dashboard", settings) as base:
         latest = get_json(base + "/api/v1/snapshots/latest")
@@ -162,7 +164,7 @@ def test_choosing_an_older_snapshot_shows_its_numbers_and_says_a_newer_one_exist
     assert f"What changed since snapshot {old}" in changes
     assert "40" in changes and "80" in changes
     assert value == "40"
-    assert "A newer snapshot exists" in note
+    assert "A newer release exists" in note
 
 
 def test_a_download_of_what_is_shown_matches_the_api(browser, settings, db):
@@ -178,7 +180,7 @@ def test_a_download_of_what_is_shown_matches_the_api(browser, settings, db):
 
     assert shown_csv == api_csv
     assert api_csv.startswith("# Licence: CC BY 4.0")
-    assert "published snapshot" in api_csv.splitlines()[1]
+    assert "Cite as: Outcomes dashboard, Release" in api_csv.splitlines()[1]
 
 
 def test_the_embed_route_renders_one_tile_without_the_page_around_it(browser, settings, db):

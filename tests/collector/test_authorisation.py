@@ -17,7 +17,7 @@ from outcomes.models import (
 )
 from outcomes.queries import survey_questions
 from tests.collector.web import csrf_token, make_login, sign_in, writing
-from tests.factories import make_account, make_survey
+from tests.factories import make_account, make_snapshot, make_survey
 
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
 APPLICATION = {
@@ -88,6 +88,12 @@ MATRIX = {
         403,
         200,
     ),
+    ("GET", "/api/v1/builds", None): (401, 403, 403, 200),
+    ("GET", "/api/v1/builds/{build_id}/changes", None): (401, 403, 403, 200),
+    ("POST", "/api/v1/builds/{build_id}/preview", None): (401, 403, 403, 201),
+    ("POST", "/api/v1/builds/{build_id}/release", "release"): (401, 403, 403, 200),
+    # The world's build is not released: staff are told that only a release can be withdrawn.
+    ("POST", "/api/v1/builds/{build_id}/withdraw", "withdraw"): (401, 403, 403, 409),
 }
 BODIES = {
     "application": APPLICATION,
@@ -106,6 +112,8 @@ BODIES = {
     "accept": {"decision": "accept"},
     "new_scheme": {"code": "ISO45001", "name": "ISO 45001", "valid_from": "2018-03-12"},
     "scheme_change": {"name": "ISO 14001:2015", "valid_from": "2015-09-15"},
+    "release": {"title": "2025 annual results", "notes": "First release."},
+    "withdraw": {"reason": "Two audits were counted twice."},
 }
 
 
@@ -129,6 +137,8 @@ def world(collector, db):
     meeting = Meeting(body="board", held_on=date(2024, 2, 15))
     scheme = ExternalCertification(code="ISO14001", name="ISO 14001", valid_from=date(2015, 1, 1))
     db.add_all([meeting, scheme])
+    make_snapshot(db, [], status="released", as_of=date(2025, 1, 1))
+    built = make_snapshot(db, [], status="built")
     db.commit()
     ids = {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
     question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
@@ -139,6 +149,7 @@ def world(collector, db):
         "definition_id": draft.id,
         "question_id": question,
         "response_id": db.scalar(select(SurveyResponse.id)),
+        "build_id": built.id,
     }
 
 

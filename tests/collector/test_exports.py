@@ -11,27 +11,29 @@ from tests.factories import make_account, make_member, make_survey
 NAME = '=HYPERLINK("http://evil.example")'
 
 
-def put(collector, token: str, employees: int) -> None:
-    body = {"answers": {"employees": employees, "women_share": 31.5, "human_rights_policy": True}}
+def put(collector, token: str, employees: int, status: str = "submitted") -> None:
+    answers = {"employees": employees, "women_share": 31.5, "human_rights_policy": True}
+    body = {"status": status, "answers": answers}
     headers = {"Authorization": f"Bearer {token}"}
     assert collector.put("/api/v1/surveys/2025", json=body, headers=headers).status_code == 200
 
 
-def test_the_csv_holds_the_current_revision_of_accepted_responses_only(collector, db):
+def test_the_csv_holds_the_accepted_revision_of_accepted_responses_only(collector, db):
     make_survey(db)
     accepted = make_member(db, name=NAME)
     member_token, other_token = make_account(db, member=accepted), make_account(db)
     staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
     db.commit()
     put(collector, member_token, 120)
-    put(collector, member_token, 130)  # the current revision: only its answers are exported
+    put(collector, member_token, 130)  # the accepted revision: only its answers are exported
     put(collector, other_token, 7)  # submitted, never accepted: not exported
     db.execute(
         update(SurveyResponse)
         .where(SurveyResponse.member_id == accepted.id)
-        .values(status="accepted")
+        .values(status="accepted", accepted_revision=2)
     )
     db.commit()
+    put(collector, member_token, 140, status="draft")  # after the acceptance: not exported
 
     answer = collector.get("/api/v1/exports/answers.csv", headers=staff)
 

@@ -149,3 +149,18 @@ def test_a_member_cannot_revoke_another_members_token(collector, db):
         db.scalar(select(AuditLog.object_type).where(AuditLog.action == "access.denied"))
         == "api_token"
     )
+
+
+def test_the_member_pages_say_which_revision_is_the_accepted_one(collector, db):
+    signed_in_member(collector, db)
+    post_form(collector, "/member/surveys/2025", {"action": "submit", **ANSWERS})
+    db.execute(SurveyResponse.__table__.update().values(status="accepted", accepted_revision=1))
+    db.commit()
+    post_form(collector, "/member/surveys/2025", {"action": "draft", "employees": "7"})
+
+    listing = collector.get("/member").get_data(as_text=True)
+    history = collector.get("/member/surveys/2025/history").get_data(as_text=True)
+
+    assert "revision 1 is the accepted one" in listing
+    assert history.count("accepted: counted in the public figures") == 1
+    assert history.index('id="revision-1"') < history.index("accepted: counted")

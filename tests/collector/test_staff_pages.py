@@ -79,7 +79,7 @@ def test_re_aggregating_queues_a_job_and_shows_its_progress_page(collector, db):
     assert 'id="job-state"' in collector.get(started.headers["Location"]).get_data(as_text=True)
 
 
-def test_the_progress_page_refreshes_itself_until_the_job_is_published(collector, db):
+def test_the_progress_page_refreshes_itself_until_the_job_is_built(collector, db):
     signed_in_staff(collector, db)
     writing(db)
     row = request_aggregation(db, reason="test", requested_by=None)  # written, never sent
@@ -92,7 +92,7 @@ def test_the_progress_page_refreshes_itself_until_the_job_is_published(collector
     waiting = collector.get(path).get_data(as_text=True)
     writing(db)
     snapshot = Snapshot(
-        trigger="test", as_of=date(2026, 1, 1), catalogue_version="t", status="published"
+        trigger="test", as_of=date(2026, 1, 1), catalogue_version="t", status="built"
     )
     db.add(snapshot)
     db.flush()
@@ -105,10 +105,15 @@ def test_the_progress_page_refreshes_itself_until_the_job_is_published(collector
     assert f"snapshot {snapshot.id}" in done
 
 
-def test_staff_withdraw_a_published_snapshot_only_with_a_reason(collector, db):
+def test_staff_withdraw_a_release_only_with_a_reason(collector, db):
     signed_in_staff(collector, db)
     snapshot = Snapshot(
-        trigger="t", as_of=date(2026, 1, 1), catalogue_version="t", status="published"
+        trigger="t",
+        as_of=date(2026, 1, 1),
+        catalogue_version="t",
+        status="released",
+        title="2025 results",
+        release_number=1,
     )
     db.add(snapshot)
     db.commit()
@@ -116,7 +121,7 @@ def test_staff_withdraw_a_published_snapshot_only_with_a_reason(collector, db):
 
     post_form(collector, path, {"reason": ""}, token_from="/staff/snapshots")
     db.rollback()
-    assert db.scalar(select(Snapshot.status)) == "published"
+    assert db.scalar(select(Snapshot.status)) == "released"
 
     post_form(collector, path, {"reason": "Wrong certificate dates"}, token_from="/staff/snapshots")
     db.rollback()
@@ -176,7 +181,7 @@ def test_staff_see_each_snapshots_data_quality_report(collector, db):
             trigger="t",
             as_of=date(2026, 1, 1),
             catalogue_version="t",
-            status="published",
+            status="built",
             data_quality={"checks": checks},
         )
     )

@@ -44,7 +44,9 @@ def test_the_rebuild_check_notices_a_snapshot_that_differs_from_its_data(smoke):
     engine = get_engine(url)
     with engine.begin() as conn:
         latest = conn.scalar(
-            select(Snapshot.id).where(Snapshot.status == "published").order_by(Snapshot.id.desc())
+            select(Snapshot.id)
+            .where(Snapshot.status.in_(("built", "released")))
+            .order_by(Snapshot.id.desc())
         )
         conn.execute(
             update(IndicatorValue)

@@ -67,6 +67,7 @@ def test_the_response_rate_counts_submitted_members_of_those_active_that_year(se
                 definition_id=definition_id,
                 status=status,
                 current_revision=1,
+                accepted_revision=1 if status == "accepted" else None,
             )
         )
     request_aggregation(db, reason="test", requested_by=None)
@@ -126,7 +127,7 @@ def test_the_snapshot_records_its_inputs_and_catalogue_version(settings, db):
 
     snapshot = db.get(Snapshot, build(settings).snapshot_id)
 
-    assert snapshot.status == "published"
+    assert snapshot.status == "built"
     assert snapshot.inputs["certificate"] == 1 and snapshot.inputs["member"] == 1
     assert snapshot.high_water_mark == db.scalar(select(Outbox.id))
     assert snapshot.catalogue_version and snapshot.as_of == AS_OF

@@ -111,6 +111,7 @@ def make_response(db, member, definition, *revisions: dict[str, Any], status: st
         definition_id=definition.id,
         status=status,
         current_revision=len(revisions),
+        accepted_revision=len(revisions) if status == "accepted" else None,
     )
     db.add(response)
     db.flush()

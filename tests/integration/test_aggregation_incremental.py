@@ -95,6 +95,8 @@ def add_answers(db, rows) -> None:
         )
         response.current_revision += 1
         response.status = status
+        if status == "accepted":
+            response.accepted_revision = response.current_revision
         db.add(response)
         db.flush()
         revision = SurveyRevision(

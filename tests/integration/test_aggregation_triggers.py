@@ -23,8 +23,9 @@ from tests.factories import make_account, make_certificate, make_member
 
 
 def published(db) -> list[Snapshot]:
+    """Return the finished builds."""
     db.rollback()  # end the read transaction, so the worker's commits are visible
-    return list(db.scalars(select(Snapshot).where(Snapshot.status == "published")))
+    return list(db.scalars(select(Snapshot).where(Snapshot.status == "built")))
 
 
 def test_twenty_concurrent_triggers_coalesce_into_at_most_two_runs(worker_app, settings, db):

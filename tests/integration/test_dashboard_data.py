@@ -71,10 +71,15 @@ def test_the_diff_skips_withdrawn_snapshots_and_refuses_to_compare_with_one(sett
     assert snapshot_changes(db, old_id=first, new_id=running) == []
 
 
-def test_the_api_never_serves_unpublished_withdrawn_or_suppressed_values(settings, db, dashboard):
+def test_the_api_never_serves_builds_withdrawn_releases_or_suppressed_values(
+    settings, db, dashboard
+):
     published = make_snapshot(db, sample_cells(1), as_of=date(2025, 1, 31)).id
-    withdrawn = make_snapshot(db, sample_cells(9), status="withdrawn").id
+    withdrawn = make_snapshot(
+        db, sample_cells(9), status="withdrawn", withdrawn_reason="Counted twice."
+    ).id
     running = make_snapshot(db, sample_cells(8), status="running").id
+    built = make_snapshot(db, sample_cells(6), status="built").id
     db.commit()
 
     latest = dashboard.get("/api/v1/snapshots/latest").get_json()
@@ -91,8 +96,12 @@ def test_the_api_never_serves_unpublished_withdrawn_or_suppressed_values(setting
 
     assert latest["snapshot"]["id"] == published
     assert listed == [published]
-    assert dashboard.get(f"/api/v1/snapshots/{withdrawn}").status_code == 404
+    gone = dashboard.get(f"/api/v1/snapshots/{withdrawn}")
+    assert (gone.status_code, gone.get_json()["withdrawal_reason"]) == (410, "Counted twice.")
+    assert "indicators" not in gone.get_json()
     assert dashboard.get(f"/api/v1/snapshots/{running}?format=csv").status_code == 404
+    assert dashboard.get(f"/api/v1/snapshots/{built}").status_code == 404
+    assert dashboard.get(f"/api/v1/snapshots/{built}?format=csv").status_code == 404
     assert latest["indicators"]["survey_grievance_mechanism"] == {
         **latest["indicators"]["survey_grievance_mechanism"],
         "value": None,
@@ -131,19 +140,32 @@ def test_bad_ids_and_formats_answer_json_errors_not_pages(settings, db, dashboar
     assert all(a.get_json()["errors"] for a in answers.values())
 
 
-def test_the_page_never_shows_an_unpublished_snapshot_whatever_the_address_says(settings, db):
-    make_snapshot(db, sample_cells(1))
-    withdrawn = make_snapshot(db, sample_cells(9), status="withdrawn").id
+def test_the_page_never_shows_a_build_or_withdrawn_release_whatever_the_address_says(settings, db):
+    current = make_snapshot(db, sample_cells(1))
+    withdrawn = make_snapshot(
+        db,
+        sample_cells(9),
+        status="withdrawn",
+        withdrawn_reason="Two audits were counted twice.",
+        replaced_by=current.id,
+    ).id
+    built = make_snapshot(db, sample_cells(8), status="built").id
     db.commit()
 
     page = str(render(settings.database_url, "/", f"?snapshot={withdrawn}"))
     embedded = str(
         render(settings.database_url, "/embed/ps_certificates", f"?snapshot={withdrawn}")
     )
+    build_page = str(render(settings.database_url, "/", f"?snapshot={built}"))
+    build_embed = str(render(settings.database_url, "/embed/ps_certificates", f"?snapshot={built}"))
 
-    assert f"There is no published snapshot {withdrawn}" in page
+    assert "was withdrawn" in page and "Two audits were counted twice." in page
+    assert f"/?snapshot={current.id}" in page and current.title in page
     assert "360" not in page and "360" not in embedded  # 40 certificates x 9
-    assert f"There is no published snapshot {withdrawn}" in embedded
+    assert "Two audits were counted twice." in embedded
+    assert f"There is no release {built}" in build_page
+    assert f"There is no release {built}" in build_embed
+    assert "320" not in build_page and "320" not in build_embed  # 40 certificates x 8
 
 
 def test_the_page_answers_odd_addresses_with_a_message(settings, db):

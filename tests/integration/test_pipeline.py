@@ -2,9 +2,9 @@
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from outcomes.models import Outbox
+from outcomes.models import Outbox, Snapshot
 from outcomes.queue import SWEEP_TASK, producer, request_aggregation
 from tests.conftest import wait_for
 from tests.factories import make_account, make_member, make_survey
@@ -26,13 +26,20 @@ def coverage(snapshot, year: str = "2025") -> dict[str, float]:
     }
 
 
-def test_a_submitted_survey_appears_in_a_published_snapshot_on_the_dashboard(
+def built(db) -> int | None:
+    """Return the newest finished build's id, once the worker made one."""
+    db.rollback()  # end the read transaction, so the worker's commits are visible
+    return db.scalar(select(func.max(Snapshot.id)).where(Snapshot.status == "built"))
+
+
+def test_a_submitted_survey_appears_on_the_dashboard_once_staff_release_its_build(
     worker_app, collector, dashboard, db
 ):
     make_survey(db)
     for _ in range(3):
         make_member(db)
     token = make_account(db)
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
     db.commit()
     assert dashboard.get("/api/v1/snapshots/latest").status_code == 404
 
@@ -41,7 +48,13 @@ def test_a_submitted_survey_appears_in_a_published_snapshot_on_the_dashboard(
     )
     assert put.status_code == 200
 
-    snapshot = wait_for(lambda: latest(dashboard))
+    build = wait_for(lambda: built(db))
+    assert dashboard.get("/api/v1/snapshots/latest").status_code == 404  # a build is not public
+    released = collector.post(
+        f"/api/v1/builds/{build}/release", json={"title": "2025 results"}, headers=staff
+    )
+    assert released.status_code == 200, released.json
+    snapshot = latest(dashboard)
     assert coverage(snapshot) == {"responding": 1, "members": 4}
     assert snapshot["indicators"]["survey_response_rate"]["value"] == 25.0
     assert "ps_certificates" in snapshot["indicators"]
@@ -61,8 +74,8 @@ def test_staff_trigger_answers_at_once_and_progress_reaches_the_new_snapshot(
 
     def published():
         state = collector.get(f"/api/v1/aggregations/{job}", headers=staff).json
-        assert state["state"] in {"queued", "running", "published"}, state
-        return state if state["state"] == "published" else None
+        assert state["state"] in {"queued", "running", "built"}, state
+        return state if state["state"] == "built" else None
 
     done = wait_for(published)
     assert done["percent"] == 100

@@ -1,4 +1,4 @@
-"""Build a snapshot in the database with set-based SQL and publish it atomically."""
+"""Build a snapshot in the database with set-based SQL; releasing it is a separate step."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from outcomes.catalogue import (
 )
 from outcomes.db import WRITE
 from outcomes.indicator_sql import CELL_COLUMNS, KEY_RANGE, RECORD_KEYS
+from outcomes.releases import ReleaseError, release_build
 
 Progress = Callable[[int, str], None]
 
@@ -59,13 +60,15 @@ PUBLISH_LOCK_KEY = 7_314_002
 PUBLISH_LOCK = (PUBLISH_LOCK_KEY, func.hashtext(func.current_schema()))
 # Topics whose data no data-quality check reads: a run for only these keeps the base's report.
 QUALITY_UNREAD = frozenset(("responses", "applications", "firms"))
+# Builds that finished: the newest of them is the base an incremental run may copy from.
+FINISHED = ("built", "released", "withdrawn")
 # Breakdowns that describe a figure rather than disclose it: never suppressed.
 UNCONTROLLED_BREAKDOWNS = ("coverage",)
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What a run did: built a snapshot, or found nothing new and left the published one."""
+    """What a run did: built a snapshot, or found nothing new and left the latest build."""
 
     snapshot_id: int | None
     built: bool
@@ -109,9 +112,9 @@ def build_snapshot(
     progress: Progress | None = None,
     perturb: bool = True,
 ) -> BuildResult:
-    """Drain the outbox into a newly published snapshot, or do nothing if nothing is pending.
+    """Drain the outbox into a new build, or do nothing if nothing is pending.
 
-    `perturb=False` publishes member-reported cells unperturbed: for tests only (README).
+    `perturb=False` builds member-reported cells unperturbed: for tests only (README).
     """
     report = progress or (lambda _percent, _step: None)
     with publisher(engine) as conn:
@@ -124,7 +127,7 @@ def build_snapshot(
             # Nothing to publish, so nothing written: a no-op run must not disturb other
             # SQLite transactions (a commit that writes invalidates their read snapshots).
             latest = conn.scalar(
-                select(func.max(m.Snapshot.id)).where(m.Snapshot.status == "published")
+                select(func.max(m.Snapshot.id)).where(m.Snapshot.status.in_(FINISHED))
             )
             return BuildResult(snapshot_id=latest, built=False, outbox_rows=0)
         version = _advance_guard(conn)
@@ -197,14 +200,14 @@ def build_snapshot(
             conn.execute(
                 update(m.Outbox).where(pending).values(processed_at=now, snapshot_id=snapshot_id)
             )
-        report(100, "published")
+        report(100, "built")
     return BuildResult(snapshot_id=snapshot_id, built=True, outbox_rows=count, cells=cells)
 
 
 def wait_for_burst(engine: Engine, *, seconds: float) -> None:
     """Wait until the oldest pending request has waited `seconds`, so a burst makes one run."""
     # Bounded by the oldest request's age, not by a quiet outbox: under steady load the outbox is
-    # never quiet, and each request must still be published within `seconds` plus one build.
+    # never quiet, and each request must still be built within `seconds` plus one build.
     with engine.connect() as conn:
         oldest = conn.scalar(
             select(func.min(m.Outbox.created_at)).where(m.Outbox.processed_at.is_(None))
@@ -236,14 +239,18 @@ def _insert_snapshot(
     high_water_mark: int,
     catalogue: tuple[Indicator, ...],
 ) -> int:
-    """Record the run and the inputs it sees; the row becomes visible only when published."""
+    """Record the run and the inputs it sees; others see the row only once it is built."""
+    accepted = select(literal("accepted_responses"), func.count()).where(
+        m.SurveyResponse.accepted_revision.is_not(None)
+    )
     counts = union_all(
         *(
             select(literal(model.__tablename__).label("t"), func.count().label("n")).select_from(
                 model
             )
             for model in INPUT_TABLES
-        )
+        ),
+        accepted,
     )
     inputs = {name: n for name, n in conn.execute(counts)}
     demo = conn.scalar(select(m.SiteFlag.value).where(m.SiteFlag.name == "demo")) == "true"
@@ -252,7 +259,7 @@ def _insert_snapshot(
             insert(m.Snapshot)
             .values(
                 version=version,
-                status="published",
+                status="built",
                 trigger=trigger[:100],
                 requested_by=requested_by,
                 as_of=ctx.as_of,
@@ -270,7 +277,7 @@ def _insert_snapshot(
 
 @dataclass(frozen=True)
 class _Base:
-    """A published snapshot whose cells of untouched indicators a run may copy."""
+    """A finished build whose cells of untouched indicators a run may copy."""
 
     id: int
     indicators: dict
@@ -278,17 +285,17 @@ class _Base:
 
 
 def _reusable_snapshot(conn: Connection, ctx: BuildContext, threshold: int) -> _Base | None:
-    """Return the latest snapshot if it is published and was built for the same day and rules."""
-    # The newest snapshot that drained the outbox: if it was withdrawn, the changes it processed
-    # are in no published snapshot, so nothing may be copied from an older one.
+    """Return the latest build unless withdrawn, if built for the same day and rules."""
+    # The newest build drained the outbox: if it was withdrawn, its cells are in doubt, and the
+    # changes it processed are in no older build, so nothing may be copied.
     row = conn.execute(
         select(m.Snapshot.id, m.Snapshot.status, m.Snapshot.as_of, m.Snapshot.catalogue_version)
         .add_columns(m.Snapshot.indicators, m.Snapshot.data_quality)
-        .where(m.Snapshot.status.in_(("published", "withdrawn")))
+        .where(m.Snapshot.status.in_(FINISHED))
         .order_by(m.Snapshot.id.desc())
         .limit(1)
     ).first()
-    if row is None or row.status != "published":
+    if row is None or row.status == "withdrawn":
         return None
     built = (row.data_quality or {}).get("build", {})
     same = (
@@ -381,7 +388,7 @@ def _suppress(conn: Connection, snapshot_id: int, threshold: int, controlled: li
 
 
 def _checksum(conn: Connection, snapshot_id: int) -> tuple[str, int]:
-    """Return a digest of a snapshot's published cells and their number."""
+    """Return a digest of a snapshot's cells and their number."""
     v = m.IndicatorValue
     rows = conn.execute(
         select(
@@ -401,7 +408,7 @@ def _checksum(conn: Connection, snapshot_id: int) -> tuple[str, int]:
 
 
 def record_failure(engine: Engine, *, trigger: str, requested_by: int | None, error: str) -> int:
-    """Record a run that failed, so staff see it; the published snapshot stays as it was."""
+    """Record a run that failed, so staff see it; the releases stay as they were."""
     with engine.begin() as conn:
         return int(
             conn.scalar(
@@ -419,3 +426,32 @@ def record_failure(engine: Engine, *, trigger: str, requested_by: int | None, er
                 .returning(m.Snapshot.id)
             )
         )
+
+
+def release_if_due(engine: Engine, *, snapshot_id: int, auto_release: bool) -> bool:
+    """Release a new build when the installation asks for it; tell whether it was released."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(**WRITE)
+        released = conn.scalar(
+            select(func.count()).where(m.Snapshot.status.in_(("released", "withdrawn")))
+        )
+        demo = conn.scalar(select(m.SiteFlag.value).where(m.SiteFlag.name == "demo")) == "true"
+        # A demo installation's first build is released, so `make run` shows figures at once;
+        # only the first: after that (even after a withdrawal) staff decide.
+        if not auto_release and not (demo and not released):
+            return False
+        as_of = conn.scalar(select(m.Snapshot.as_of).where(m.Snapshot.id == snapshot_id))
+        title = "Demo data" if demo and not auto_release else f"Figures as of {as_of}"
+        try:
+            release_build(
+                conn,
+                build_id=snapshot_id,
+                title=title,
+                notes="Released automatically when it was built.",
+                released_by=None,
+            )
+        except ReleaseError:
+            conn.rollback()  # a staff release of a newer build won: this one stays a build
+            return False
+        conn.commit()
+    return True

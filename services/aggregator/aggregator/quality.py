@@ -30,7 +30,7 @@ def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
         SurveyRevision.__table__, v.id == a.revision_id
     ).join(
         SurveyResponse.__table__,
-        and_(r.id == v.response_id, r.current_revision == v.number, r.status == "accepted"),
+        and_(r.id == v.response_id, r.accepted_revision == v.number),
     )
     in_definition = exists().where(q.definition_id == r.definition_id, q.key == a.question_key)
     out_of_bounds = exists().where(

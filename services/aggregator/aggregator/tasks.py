@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Task
 from sqlalchemy.exc import OperationalError
 
-from aggregator.build import build_snapshot, record_failure, wait_for_burst
+from aggregator.build import build_snapshot, record_failure, release_if_due, wait_for_burst
 from outcomes.db import get_engine, session_scope
 from outcomes.models import utcnow
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, pending_outbox
@@ -39,7 +39,7 @@ def register(app: OutcomesCelery) -> None:
     def aggregate(
         self: Task, trigger: str = "outbox", requested_by: int | None = None, force: bool = False
     ) -> dict[str, Any]:
-        """Publish a snapshot of everything pending in the outbox (or everything, if forced)."""
+        """Build a snapshot of everything pending in the outbox (or everything, if forced)."""
 
         def progress(percent: int, step: str) -> None:
             if self.request.id:
@@ -79,6 +79,10 @@ def register(app: OutcomesCelery) -> None:
         except Exception as error:
             _record_failure(engine, trigger, requested_by, repr(error))
             raise
+        if result.built and result.snapshot_id is not None:
+            release_if_due(
+                engine, snapshot_id=result.snapshot_id, auto_release=settings.auto_release
+            )
         return {
             "snapshot_id": result.snapshot_id,
             "built": result.built,

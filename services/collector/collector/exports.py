@@ -82,7 +82,7 @@ class ExportQuerySchema(Schema):
         load_default="accepted",
         validate=validate.OneOf(("accepted", "all"), error="Must be one of: {choices}."),
         metadata={
-            "description": "accepted: the current revision of each accepted response (what the "
+            "description": "accepted: the latest accepted revision of each response (what the "
             "public figures count); all: every revision of every response, drafts included"
         },
     )
@@ -164,8 +164,8 @@ def wide_query(
     """Return the one statement that yields a row per revision and a column per question."""
     where = [r.year == year] if year is not None else []
     if accepted:
-        # What the aggregator counts: the current revision of each accepted response.
-        where += [r.status == "accepted", v.number == r.current_revision]
+        # What the aggregator counts: the latest accepted revision of each response.
+        where += [v.number == r.accepted_revision]
     pivot = (
         select(
             a.revision_id,
@@ -184,7 +184,11 @@ def wide_query(
         (defused(pivot.c[f"q{i}"]) if _is_text(q, labels) else pivot.c[f"q{i}"]).label(q.key)
         for i, q in enumerate(questions)
     ]
-    status = case((v.number == r.current_revision, r.status), else_=v.status)
+    status = case(
+        (v.number == r.accepted_revision, literal("accepted")),
+        (v.number == r.current_revision, r.status),
+        else_=v.status,
+    )
     metadata = (r.id, r.member_id, defused(m.name), r.year, status, v.number, v.created_at)
     names = (*METADATA, SUBMITTED_AT)
     return (

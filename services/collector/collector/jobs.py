@@ -34,7 +34,7 @@ def job_status(session: Session, settings: Settings, job: str) -> dict[str, Any]
     if row is None:
         return None
     if row.snapshot_id is not None:
-        return {"job_id": job, "state": "published", "percent": 100, "snapshot_id": row.snapshot_id}
+        return {"job_id": job, "state": "built", "percent": 100, "snapshot_id": row.snapshot_id}
     return {"job_id": job, "snapshot_id": None, **_task_progress(settings, job)}
 
 
@@ -51,5 +51,5 @@ def _task_progress(settings: Settings, job: str) -> dict[str, Any]:
         return {"state": "failed", "percent": 0, "step": str(info)[:200]}
     if state == "SUCCESS" and isinstance(info, dict):
         # Coalesced into a run that had already drained this row's request.
-        return {"state": "published", "percent": 100, "snapshot_id": info.get("snapshot_id")}
+        return {"state": "built", "percent": 100, "snapshot_id": info.get("snapshot_id")}
     return {"state": "queued" if state == "PENDING" else "running", "percent": 0}

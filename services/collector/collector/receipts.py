@@ -39,7 +39,7 @@ def data_receipt(
         session.scalar(
             select(func.count())
             .select_from(SurveyResponse)
-            .where(SurveyResponse.year == year, SurveyResponse.status == "accepted")
+            .where(SurveyResponse.year == year, SurveyResponse.accepted_revision.is_not(None))
         )
         or 0
     )

@@ -211,11 +211,11 @@ def _write_revision(
         _add_answers(session, revision_id, typed)
     previous = found.status if found is not None else None
     topic = None
-    if status == "submitted" or previous in ("submitted", "accepted"):
-        # Only accepted answers are published. A submission (or a draft over a submission)
-        # changes who responded; amending an accepted response withdraws its answers until
-        # staff accept it again.
-        topic = "survey" if previous == "accepted" else "responses"
+    if status == "submitted" or previous == "submitted":
+        # Only accepted revisions are aggregated, so a save never changes a survey figure: a
+        # submission (or a draft over one) changes only who responded. A response once accepted
+        # keeps counting, with its accepted answers, until staff accept a newer revision.
+        topic = "responses"
     change = {
         "actor_id": user.id,
         "action": f"survey.{status}",
@@ -351,6 +351,8 @@ def decide_response(
     # so a rejection changes it.
     topic = "survey" if accept else "responses"
     response.status = "accepted" if accept else "rejected"
+    if accept:
+        response.accepted_revision = response.current_revision
     response.updated_at = utcnow()
     record_change(
         session,

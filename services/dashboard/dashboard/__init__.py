@@ -1,4 +1,4 @@
-"""The public dashboard: a Dash app that reads only published snapshots."""
+"""The public dashboard: a Dash app that reads only releases (builds only by a staff preview)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Dash:
     server.config["OUTCOMES_DATABASE_URL"] = settings.database_url
     # Dash's requests are a few kilobytes; refuse a larger body (413) before anything reads it.
     server.config["MAX_CONTENT_LENGTH"] = min(settings.max_request_bytes, DASH_REQUEST_BYTES)
+    server.config["OUTCOMES_SECRET_KEY"] = settings.secret_key
     server.register_blueprint(blueprint)
     app = Dash(
         __name__,
@@ -36,7 +37,8 @@ def create_app(settings: Settings | None = None) -> Dash:
     )
     app.index_string = app.index_string.replace("<html>", '<html lang="en">')
     app.layout = shell()
-    register_callbacks(app, settings.database_url)
+    register_callbacks(app, settings.database_url, settings.secret_key)
+    register_preview_check(app, settings.secret_key)
     register_security_headers(app)
     return app
 
@@ -65,6 +67,28 @@ def register_security_headers(app: Dash) -> None:
                 "Content-Security-Policy", f"{policy}; frame-ancestors 'none'"
             )
         return response
+
+
+def register_preview_check(app: Dash, secret_key: str) -> None:
+    """Answer 403, showing nothing, for an address whose preview token is not good for it."""
+    from dashboard.callbacks import preview_target
+    from dashboard.filters import QueryError, parse_query
+
+    @app.server.before_request
+    def check_preview() -> Response | None:
+        if "preview" not in request.args or request.path.startswith("/api/"):
+            return None  # the data API checks its own (see dashboard.api)
+        try:
+            view = parse_query(request.query_string.decode("latin-1"))
+        except QueryError:
+            view = None
+        if view is not None and preview_target(secret_key, view) is not None:
+            return None
+        return Response(
+            "This preview link has expired, is not genuine or is for another build.",
+            status=403,
+            mimetype="text/plain",
+        )
 
 
 def create_server(settings: Settings | None = None) -> Flask:

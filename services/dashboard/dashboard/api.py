@@ -1,4 +1,4 @@
-"""The read-only data API: published snapshots as JSON or CSV, and /healthz."""
+"""The read-only data API: releases as JSON or CSV, the release history, and /healthz."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import text
 
-from dashboard.data import SnapshotView, list_snapshots, load_snapshot
+from dashboard.data import (
+    SnapshotView,
+    list_snapshots,
+    load_snapshot,
+    release,
+    release_json,
+    releases,
+)
 from dashboard.export import LICENCE_URL, to_csv, to_json
 from dashboard.filters import is_snapshot_id
 from outcomes.db import get_engine
+from outcomes.releases import previewed_build
 
 blueprint = Blueprint("data_api", __name__)
 
@@ -50,26 +58,43 @@ def _snapshot_response(view: SnapshotView | None, missing: str) -> Response:
     return Response(body, mimetype="application/json", headers=headers)
 
 
+@blueprint.get("/api/v1/releases")
+def release_history() -> Response:
+    """List every release, current and withdrawn (with the reason and replacement), newest first."""
+    return _json({"releases": [release_json(r) for r in releases(_url())]})
+
+
 @blueprint.get("/api/v1/snapshots")
 def snapshots() -> Response:
-    """List every published snapshot, newest first."""
+    """List every current release, newest first."""
     return _json({"snapshots": list_snapshots(_url())})
 
 
 @blueprint.get("/api/v1/snapshots/latest")
 def latest() -> Response:
-    """Return the newest published snapshot."""
-    return _snapshot_response(load_snapshot(_url()), "No snapshot has been published yet.")
+    """Return the newest release."""
+    return _snapshot_response(load_snapshot(_url()), "Nothing has been released yet.")
 
 
 @blueprint.get("/api/v1/snapshots/<snapshot_id>")
 def by_id(snapshot_id: str) -> Response:
-    """Return one published snapshot."""
+    """Return one release, or a build to staff holding its preview token."""
     if not is_snapshot_id(snapshot_id):
         return _error(400, f"A snapshot id is a number, such as 12, not {snapshot_id[:40]!r}.")
-    return _snapshot_response(
-        load_snapshot(_url(), int(snapshot_id)), f"No published snapshot {int(snapshot_id)}."
-    )
+    wanted = int(snapshot_id)
+    if "preview" in request.args:
+        token = request.args.get("preview", "")
+        if previewed_build(current_app.config["OUTCOMES_SECRET_KEY"], token) != wanted:
+            return _error(
+                403, "This preview link has expired, is not genuine or is for another build."
+            )
+        return _snapshot_response(load_snapshot(_url(), wanted, build=True), f"No build {wanted}.")
+    view = load_snapshot(_url(), wanted)
+    gone = None if view is not None else release(_url(), wanted)
+    if gone is not None and gone.status == "withdrawn":
+        body = {**release_json(gone), "errors": {"request": [f"{gone.title} was withdrawn."]}}
+        return _json(body, 410)
+    return _snapshot_response(view, f"There is no release {wanted}.")
 
 
 @blueprint.route("/api/<path:_rest>")

@@ -15,16 +15,31 @@ from dashboard.data import (
     chosen_snapshot,
     load_snapshot,
     previous_id,
+    release,
+    releases,
     snapshots_and_case_studies,
 )
 from dashboard.export import to_csv, to_json
 from dashboard.filters import QueryError, View, filter_cells, parse_query, to_query
 from dashboard.numbers import published
+from outcomes.releases import previewed_build
 
 CONTROLS = (ids.SNAPSHOT, ids.INDICATOR, ids.YEAR, ids.COUNTRY, ids.STANDARD, ids.MEMBERSHIP_CLASS)
 
 
-def render(url: str, pathname: str | None, search: str | None) -> Any:
+def preview_target(secret_key: str, view: View) -> int | None:
+    """Return the build a view's preview token opens, or None if the token is not good for it."""
+    build = previewed_build(secret_key, view.preview or "")
+    return build if build is not None and view.snapshot in (None, build) else None
+
+
+def previewed(url: str, secret_key: str, view: View) -> SnapshotView | None:
+    """Return the build a view's preview token opens, or None if the token is not good for it."""
+    build = preview_target(secret_key, view)
+    return None if build is None else load_snapshot(url, build, build=True)
+
+
+def render(url: str, pathname: str | None, search: str | None, secret_key: str = "") -> Any:
     """Return what an address shows: the page, an embedded part, or a helpful message."""
     try:
         view = parse_query(search)
@@ -32,13 +47,24 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
             raise QueryError("the path must be text, such as /embed/ps_certificates.")
     except QueryError as error:
         return layout.message(f"This address cannot be shown: {error}", color="warning")
+    parts = (pathname or "/").strip("/").split("/")
+    if parts == ["releases"]:
+        return layout.release_history(releases(url))
     snapshots, stories = snapshots_and_case_studies(url)
-    data = chosen_snapshot(url, snapshots, view.snapshot)
+    if view.preview is not None:
+        data = previewed(url, secret_key, view)
+        if data is None:
+            return layout.message(layout.PREVIEW_REFUSED, color="danger")
+        snapshots = [data.meta]  # a preview shows only its build: nothing to choose
+    else:
+        data = chosen_snapshot(url, snapshots, view.snapshot)
     if data is None:
         if view.snapshot is None:
             return layout.no_snapshot()
-        return layout.message(f"There is no published snapshot {view.snapshot}.", color="warning")
-    parts = (pathname or "/").strip("/").split("/")
+        gone = release(url, view.snapshot)
+        if gone is not None and gone.status == "withdrawn":
+            return layout.withdrawn(gone)
+        return layout.message(f"There is no release {view.snapshot}.", color="warning")
     if parts[0] == "embed" and len(parts) in (2, 3):
         return layout.embed(data, parts[1], parts[2] if len(parts) == 3 else "tile")
     if parts[0] == "indicator" and len(parts) == 2:
@@ -48,14 +74,15 @@ def render(url: str, pathname: str | None, search: str | None) -> Any:
         return layout.message(f"There is no page at {pathname}.", color="warning")
     if problem := layout.unknown_choice(data, view):
         return layout.message(f"This address cannot be shown: {problem}", color="warning")
-    previous = previous_id(snapshots, data.meta["id"])
-    return layout.page(
+    previous = None if view.preview else previous_id(snapshots, data.meta["id"])
+    shown = layout.page(
         data,
         view,
         snapshots=snapshots,
         changes=changes_since(url, previous, data.meta["id"]),
         stories=stories,
     )
+    return layout.preview_note(data, shown) if view.preview else shown
 
 
 def shown_indicator(
@@ -73,7 +100,7 @@ def shown_indicator(
     return view, data, code
 
 
-def register_callbacks(app: Dash, url: str) -> None:
+def register_callbacks(app: Dash, url: str, secret_key: str = "") -> None:
     """Attach the dashboard's callbacks to the app."""
 
     @app.callback(
@@ -81,7 +108,7 @@ def register_callbacks(app: Dash, url: str) -> None:
     )
     def show(pathname: str | None, search: str | None) -> Any:
         """Render the address."""
-        return layout.plain(render(url, pathname, search))
+        return layout.plain(render(url, pathname, search, secret_key))
 
     @app.callback(
         Output(ids.URL, "search"),
@@ -203,7 +230,10 @@ def register_callbacks(app: Dash, url: str) -> None:
             view = parse_query(search)
         except QueryError:  # the page shows the same address's message instead of buttons
             return no_update
-        data = load_snapshot(url, view.snapshot)
+        if view.preview is not None:
+            data = previewed(url, secret_key, view)
+        else:
+            data = load_snapshot(url, view.snapshot)
         if data is None or not ctx.triggered_id:
             return no_update
         cells = filter_cells(list(data.cells), view)

@@ -1,4 +1,4 @@
-"""Read published snapshots for the page and the data API; cells are cached by snapshot id."""
+"""Read releases for the page and the data API (a build only by preview); cells cached by id."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from outcomes.db import session_scope
 from outcomes.diff import Change, snapshot_changes
 from outcomes.models import CaseStudy, Snapshot
 from outcomes.queries import snapshot_values
+from outcomes.releases import ReleaseView, public_release, public_releases
 
 CELL_FIELDS = (
     "indicator",
@@ -28,7 +29,7 @@ CELL_FIELDS = (
 
 @dataclass(frozen=True, eq=False)
 class SnapshotView:
-    """A published snapshot as the public sees it.
+    """A released snapshot as the public sees it (or a build, as staff preview it).
 
     One object per snapshot and process (see _snapshot_view), so what is derived from it is
     computed once; compared by identity, so it can key other caches.
@@ -103,7 +104,9 @@ LISTED = (
     Snapshot.version,
     Snapshot.as_of,
     Snapshot.finished_at,
-    Snapshot.trigger,
+    Snapshot.status,
+    Snapshot.title,
+    Snapshot.released_at,
     Snapshot.catalogue_version,
     Snapshot.checksum,
     Snapshot.is_demo,
@@ -116,8 +119,10 @@ def snapshot_meta(snapshot: Any) -> dict[str, Any]:
         "id": snapshot.id,
         "version": snapshot.version,
         "as_of": snapshot.as_of.isoformat(),
-        "published_at": snapshot.finished_at.isoformat() if snapshot.finished_at else None,
-        "trigger": snapshot.trigger,
+        # What the public may know of a release: its title and date, never what triggered it.
+        "title": snapshot.title or f"Build {snapshot.id} (not released)",
+        "published_at": snapshot.released_at.isoformat() if snapshot.released_at else None,
+        "released": snapshot.status == "released",
         "catalogue_version": snapshot.catalogue_version,
         "checksum": snapshot.checksum,
         "demo": snapshot.is_demo,
@@ -130,23 +135,26 @@ def snapshot_meta(snapshot: Any) -> dict[str, Any]:
 
 
 def list_snapshots(url: str) -> list[dict[str, Any]]:
-    """Return the public description of every published snapshot, newest first."""
+    """Return the public description of every current release, newest first."""
     with session_scope(url, write=False) as session:
         return _published(session)
 
 
 def snapshots_and_case_studies(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Return every published snapshot (newest first) and the case studies, in one transaction."""
+    """Return every current release (newest first) and the case studies, in one transaction."""
     with session_scope(url, write=False) as session:
         return _published(session), _case_studies(session)
 
 
-def load_snapshot(url: str, snapshot_id: int | None = None) -> SnapshotView | None:
-    """Return a published snapshot (the latest if no id is given), or None."""
-    query = select(*LISTED).where(Snapshot.status == "published")
+def load_snapshot(
+    url: str, snapshot_id: int | None = None, *, build: bool = False
+) -> SnapshotView | None:
+    """Return a release (the latest if no id is given), or None; a build only if `build`."""
+    statuses = ("built", "released") if build and snapshot_id is not None else ("released",)
+    query = select(*LISTED).where(Snapshot.status.in_(statuses))
     if snapshot_id is not None:
         query = query.where(Snapshot.id == snapshot_id)
-    # Asked every time: a snapshot may have been withdrawn or a newer one published since.
+    # Asked every time: a release may have been withdrawn or a newer one released since.
     with session_scope(url, write=False) as session:
         found = session.execute(query.order_by(Snapshot.id.desc()).limit(1)).all()
     return chosen_snapshot(url, [snapshot_meta(row) for row in found], snapshot_id)
@@ -155,7 +163,7 @@ def load_snapshot(url: str, snapshot_id: int | None = None) -> SnapshotView | No
 def chosen_snapshot(
     url: str, published: list[dict[str, Any]], snapshot_id: int | None
 ) -> SnapshotView | None:
-    """Return one of the published snapshots (the newest if no id is given), or None."""
+    """Return one of the listed snapshots (the newest if no id is given), or None."""
     chosen = next((s for s in published if snapshot_id in (None, s["id"])), None)
     return None if chosen is None else _snapshot_view(url, chosen["id"], chosen["checksum"])
 
@@ -163,7 +171,7 @@ def chosen_snapshot(
 def _published(session: Session) -> list[dict[str, Any]]:
     # Each snapshot's indicator metadata (a document of its own) stays in the database.
     rows = session.execute(
-        select(*LISTED).where(Snapshot.status == "published").order_by(Snapshot.id.desc())
+        select(*LISTED).where(Snapshot.status == "released").order_by(Snapshot.id.desc())
     )
     return [snapshot_meta(row) for row in rows]
 
@@ -179,7 +187,7 @@ def _case_studies(session: Session) -> list[dict[str, Any]]:
 
 @lru_cache(maxsize=16)
 def _snapshot_view(url: str, snapshot_id: int, _checksum: str) -> SnapshotView:
-    """Return a snapshot's public view; safe to cache because a published snapshot never changes."""
+    """Return a snapshot's view; safe to cache because a build's cells never change."""
     with session_scope(url, write=False) as session:
         meta = snapshot_meta(session.get_one(Snapshot, snapshot_id))
         rows = snapshot_values(session, snapshot_id=snapshot_id)
@@ -190,7 +198,7 @@ def _snapshot_view(url: str, snapshot_id: int, _checksum: str) -> SnapshotView:
 
 
 def previous_id(snapshots: list[dict[str, Any]], snapshot_id: int) -> int | None:
-    """Return the id of the published snapshot just before one, from the list of them."""
+    """Return the id of the release just before one, from the list of them."""
     return next((s["id"] for s in snapshots if s["id"] < snapshot_id), None)
 
 
@@ -206,3 +214,34 @@ def _changes(url: str, old_id: int, new_id: int) -> tuple[Change, ...]:
     """Compute the changes between two snapshots once per process: both are immutable."""
     with session_scope(url, write=False) as session:
         return tuple(snapshot_changes(session, old_id=old_id, new_id=new_id))
+
+
+def releases(url: str) -> list[ReleaseView]:
+    """Return every release, current and withdrawn, newest first."""
+    with session_scope(url, write=False) as session:
+        return public_releases(session)
+
+
+def release(url: str, release_id: int) -> ReleaseView | None:
+    """Return one release, current or withdrawn, or None."""
+    with session_scope(url, write=False) as session:
+        return public_release(session, release_id=release_id)
+
+
+def release_json(r: ReleaseView) -> dict[str, Any]:
+    """Return a release as GET /api/v1/releases describes it."""
+    return {
+        "id": r.id,
+        "number": r.number,
+        "title": r.title,
+        "date": r.released_at.date().isoformat() if r.released_at else None,
+        "released_at": r.released_at.isoformat() if r.released_at else None,
+        "as_of": r.as_of,
+        "notes": r.notes,
+        "status": r.status,
+        "withdrawn_at": r.withdrawn_at.isoformat() if r.withdrawn_at else None,
+        "withdrawal_reason": r.withdrawn_reason,
+        "replaced_by": None
+        if r.replaced_by is None
+        else {"id": r.replaced_by, "title": r.replaced_by_title},
+    }

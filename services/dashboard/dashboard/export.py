@@ -16,9 +16,9 @@ LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
 
 
 def citation(meta: dict[str, Any]) -> str:
-    """Return the line to cite a snapshot by: organisation, title, snapshot id and date."""
+    """Return the line to cite a release by: organisation, release title, snapshot id and date."""
     return (
-        f"Outcomes dashboard, published snapshot {meta['id']} as of {meta['as_of']}. "
+        f"Outcomes dashboard, {meta['title']} (snapshot {meta['id']} as of {meta['as_of']}). "
         f"Licensed under {LICENCE} ({LICENCE_URL})."
     )
 

@@ -20,7 +20,9 @@ TABLE_COLUMNS = (
     ("unit", "Unit"),
     ("note", "Note"),
 )
-KEYS = ("snapshot", "indicator", *FILTER_KEYS, "sort", "page")
+KEYS = ("snapshot", "indicator", *FILTER_KEYS, "sort", "page", "preview")
+# A staff preview token (outcomes.releases.preview_token) is about 100 characters.
+MAX_PREVIEW = 500
 STANDARDS = ("PS", "CoC")
 # Breakdown names a filter applies to; a cell with another breakdown is not about that filter.
 BREAKDOWN_OF = {
@@ -54,6 +56,7 @@ class View:
     membership_class: str | None = None
     sort: str | None = None  # a table column key, "-" first for descending
     page: int | None = None  # of the table, from 1
+    preview: str | None = None  # a staff preview token: shows the build it names
 
     def with_(self, **changes: Any) -> View:
         """Return a copy with some fields changed; empty values clear a field."""
@@ -111,7 +114,11 @@ def parse_query(search: str | None) -> View:
     page = values.get("page")
     if page is not None and not (page.isascii() and page.isdigit() and 0 < int(page) < 100_000):
         raise QueryError(f"page must be a page number of the table, such as 2, not {page!r}.")
+    preview = values.get("preview")
+    if preview is not None and len(preview) > MAX_PREVIEW:
+        raise QueryError("preview is too long to be a preview link's token.")
     return View(
+        preview=preview,
         snapshot=int(snapshot) if snapshot else None,
         indicator=indicator,
         year=year,

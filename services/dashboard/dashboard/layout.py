@@ -26,6 +26,7 @@ from dashboard.filters import (
 from dashboard.numbers import format_value, number_text
 from outcomes.catalogue import QUESTIONS
 from outcomes.models import MEMBERSHIP_CLASSES
+from outcomes.releases import ReleaseView
 
 # plotly.js fetches map outlines from its CDN unless told otherwise; ours are in assets/.
 # No toolbar over the titles, and nothing offers to upload the data to Plotly's cloud.
@@ -43,6 +44,7 @@ BREAKDOWN_UNITS = {
 }
 TABLE_PAGE_SIZE = 25
 SKIP = "visually-hidden-focusable skip-link bg-white p-2 d-inline-block"
+PREVIEW_REFUSED = "This preview link has expired, is not genuine or is for another build."
 
 
 def shell() -> Any:
@@ -72,8 +74,8 @@ def message(text: str, *, color: str = "info", link: bool = True) -> Any:
 
 
 def no_snapshot() -> Any:
-    """Return the friendly page shown before the first snapshot is published."""
-    return message("No published snapshot yet: check back soon.", link=False)
+    """Return the friendly page shown before the first release."""
+    return message("Nothing has been released yet: check back soon.", link=False)
 
 
 def page(
@@ -259,9 +261,9 @@ def _select(label: str, id_: str, options: list[tuple[str, str]], value: Any) ->
 def snapshot_bar(
     data: SnapshotView, view: View, snapshots: list[dict[str, Any]], latest_id: int
 ) -> Any:
-    """Return the "Updated" date, the snapshot chooser and, on an old one, the newer note."""
+    """Return the "Updated" date, the release chooser and, on an old one, the newer note."""
     newer = data.meta["id"] != latest_id
-    options = [(str(s["id"]), f"Snapshot {s['id']} ({s['as_of']})") for s in snapshots]
+    options = [(str(s["id"]), release_label(s)) for s in snapshots]
     return html.Div(
         [
             html.P(
@@ -270,8 +272,7 @@ def snapshot_bar(
             ),
             dbc.Alert(
                 [
-                    f"You are looking at snapshot {data.meta['id']} of {data.meta['as_of']}. "
-                    "A newer snapshot exists: ",
+                    f"You are looking at {release_label(data.meta)}. A newer release exists: ",
                     html.A(
                         "show the latest figures", href=to_query(view.with_(snapshot=None)) or "/"
                     ),
@@ -284,9 +285,10 @@ def snapshot_bar(
             if newer
             else None,
             dbc.Row(
-                _select("Published snapshot", ids.SNAPSHOT, options, data.meta["id"]),
+                _select("Release", ids.SNAPSHOT, options, data.meta["id"]),
                 className="mb-2",
             ),
+            html.P(html.A("Release history and corrections", href="/releases"), className="small"),
         ]
     )
 
@@ -905,4 +907,103 @@ def embed(data: SnapshotView, code: str, what: str) -> Any:
         ],
         id=ids.EMBED,
         className="p-2",
+    )
+
+
+def release_label(meta: dict[str, Any]) -> str:
+    """Return how the public names a release: its title and the day it was released."""
+    day = (meta.get("published_at") or meta["as_of"])[:10]
+    return f"{meta['title']} ({day})"
+
+
+def preview_note(data: SnapshotView, shown: Any) -> Any:
+    """Return a page with the staff preview ribbon above it: this build is not public."""
+    note = html.Div(
+        f"Preview of build {data.meta['id']} (figures as of {data.meta['as_of']}): not released, "
+        "not public. The link expires soon.",
+        id="preview-note",
+        className="demo-banner py-2 px-3 text-center fw-semibold",
+        role="note",
+    )
+    return html.Div([note, shown])
+
+
+def withdrawn(gone: ReleaseView) -> Any:
+    """Return what a withdrawn release's address shows: why, and what replaces it."""
+    replacement = (
+        [
+            " It is replaced by ",
+            html.A(
+                gone.replaced_by_title or "a newer release", href=f"/?snapshot={gone.replaced_by}"
+            ),
+            ".",
+        ]
+        if gone.replaced_by
+        else []
+    )
+    return dbc.Container(
+        [
+            header(),
+            dbc.Alert(
+                [
+                    html.Strong(f"{gone.label()} was withdrawn. "),
+                    f"Reason: {gone.withdrawn_reason}",
+                    *replacement,
+                    " ",
+                    html.A("Show the latest figures.", href="/"),
+                    " ",
+                    html.A("Release history.", href="/releases"),
+                ],
+                color="warning",
+                id="withdrawn-release",
+            ),
+        ]
+    )
+
+
+def release_history(releases: list[ReleaseView]) -> Any:
+    """Return the public history of releases: titles, dates, notes and withdrawals."""
+    items = [
+        html.Article(
+            [
+                html.H2(
+                    html.A(r.label(), href=f"/?snapshot={r.id}")
+                    if r.status == "released"
+                    else r.label(),
+                    className="h5",
+                ),
+                html.P(f"Figures as of {r.as_of}.", className="small text-body-secondary"),
+                html.P(r.notes, style={"whiteSpace": "pre-line"}) if r.notes else None,
+                dbc.Alert(
+                    [
+                        f"Withdrawn: {r.withdrawn_reason}",
+                        *(
+                            [
+                                " Replaced by ",
+                                html.A(r.replaced_by_title, href=f"/?snapshot={r.replaced_by}"),
+                                ".",
+                            ]
+                            if r.replaced_by
+                            else []
+                        ),
+                    ],
+                    color="warning",
+                    className="py-2",
+                )
+                if r.status == "withdrawn"
+                else None,
+            ],
+            className="mb-4",
+            id=f"release-{r.id}",
+        )
+        for r in releases
+    ]
+    return dbc.Container(
+        [
+            header(),
+            html.H2("Release history", className="h3"),
+            html.P(html.A("Show the latest figures.", href="/")),
+            *(items or [html.P("Nothing has been released yet.")]),
+        ],
+        id="release-history",
     )

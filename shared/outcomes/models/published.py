@@ -10,7 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from outcomes.models.base import Base, created_at
 
-SNAPSHOT_STATUSES = ("running", "published", "failed", "withdrawn")
+# A build is "running", then "built" (staff only) or "failed"; staff make a built one "released"
+# (public), and may later make a release "withdrawn" (public, with the reason).
+SNAPSHOT_STATUSES = ("running", "built", "failed", "released", "withdrawn")
+# Statuses the public may read: a withdrawn release's address shows why it went.
+PUBLIC_STATUSES = ("released", "withdrawn")
 
 
 class Outbox(Base):
@@ -36,7 +40,7 @@ class Outbox(Base):
 
 
 class Snapshot(Base):
-    """One aggregation run; immutable once published."""
+    """One aggregation run (a build); its cells never change once built."""
 
     __tablename__ = "snapshot"
     __table_args__ = (
@@ -60,7 +64,18 @@ class Snapshot(Base):
     # Per indicator code: title, unit, counting rule, source... as published with these values.
     indicators: Mapped[dict] = mapped_column(default=dict, server_default="{}")
     error: Mapped[str | None] = mapped_column(String(2000))
+    # Release: set when staff publish the build; release_number is unique, so of two staff
+    # releasing at once only one can take the next number.
+    title: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(String(5000))
+    release_number: Mapped[int | None] = mapped_column(unique=True)
+    released_at: Mapped[datetime | None]
+    released_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # Withdrawal: the reason is public, and so is the release that replaces it.
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     withdrawn_reason: Mapped[str | None] = mapped_column(String(2000))
+    replaced_by: Mapped[int | None] = mapped_column(ForeignKey("snapshot.id"))
 
 
 class IndicatorValue(Base):

@@ -58,6 +58,8 @@ class SurveyResponse(Base):
     definition_id: Mapped[int] = mapped_column(ForeignKey("survey_definition.id"))
     status: Mapped[str] = mapped_column(String(10), default="draft")
     current_revision: Mapped[int] = mapped_column(default=0)
+    # The revision staff accepted last: the only one aggregation reads, whatever came after it.
+    accepted_revision: Mapped[int | None]
     updated_at: Mapped[datetime] = created_at()
 
 

@@ -44,6 +44,7 @@ def init_api(app: Flask) -> None:
     from collector.api import (
         aggregations,
         applications,
+        builds,
         certifications,
         definitions,
         exports,
@@ -68,6 +69,7 @@ def init_api(app: Flask) -> None:
     )
     api.register_blueprint(surveys.blp, url_prefix="/api/v1/surveys")
     api.register_blueprint(aggregations.blp, url_prefix="/api/v1/aggregations")
+    api.register_blueprint(builds.blp, url_prefix="/api/v1/builds")
     api.register_blueprint(applications.blp, url_prefix="/api/v1/applications")
     api.register_blueprint(imports.blp, url_prefix="/api/v1/imports")
     api.register_blueprint(records.blp, url_prefix="/api/v1/records")
@@ -81,6 +83,7 @@ def init_api(app: Flask) -> None:
         surveys,
         aggregations,
         applications,
+        builds,
         imports,
         records,
         certifications,

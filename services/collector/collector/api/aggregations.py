@@ -1,4 +1,4 @@
-"""Staff trigger re-aggregation and watch it reach a published snapshot."""
+"""Staff trigger re-aggregation and watch it reach a build (which staff then may release)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class AggregationJobSchema(Schema):
     """A re-aggregation request and how far it got."""
 
     job_id = fields.String()
-    state = fields.String(metadata={"description": "queued, running, published or failed"})
+    state = fields.String(metadata={"description": "queued, running, built or failed"})
     percent = fields.Integer()
     step = fields.String()
     snapshot_id = fields.Integer(allow_none=True)
@@ -49,7 +49,7 @@ class AggregationJob(MethodView):
     @blp.response(200, AggregationJobSchema)
     @document_errors(blp, 401, 403, 404)
     def get(self, job: str) -> dict[str, Any]:
-        """Return the state, progress and (once published) the snapshot of a job."""
+        """Return the state, progress and (once built) the snapshot of a job."""
         status = job_status(db(), settings(), job)
         if status is None:
             abort(404, message=f"No aggregation job {job!r}.")

@@ -42,7 +42,8 @@ ERROR_DESCRIPTIONS = {
     401: "No valid API token.",
     403: "The token's account may not do this.",
     404: "No such resource, or not yours.",
-    409: "The request conflicts with an earlier one (Idempotency-Key reused with another body).",
+    409: "The request conflicts with the resource's state or an earlier request (the message says"
+    " which).",
     413: "The request body is too large.",
     422: "The body failed validation; errors name each field.",
     429: "Too many requests from this address; Retry-After says when to try again.",

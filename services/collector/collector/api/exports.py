@@ -48,8 +48,8 @@ ANSWERS = (
     )
     .order_by(a.id)  # the order they were saved in, read along the primary key
 )
-# What the aggregator counts: the current revision of each accepted response.
-ACCEPTED = ANSWERS.where(r.status == "accepted", v.number == r.current_revision)
+# What the aggregator counts: the latest accepted revision of each response.
+ACCEPTED = ANSWERS.where(v.number == r.accepted_revision)
 
 
 @blp.route("/answers.csv")

@@ -107,7 +107,12 @@ def history(year: int) -> str:
     revisions = revision_history(db(), member_id=web_user().member_id, year=year)
     if not revisions:
         abort(404, description=f"You have no survey response for {year} yet.")
-    return render_template("member/history.html", year=year, revisions=revisions)
+    accepted = db().scalar(
+        select(SurveyResponse.accepted_revision).where(
+            SurveyResponse.member_id == web_user().member_id, SurveyResponse.year == year
+        )
+    )
+    return render_template("member/history.html", year=year, revisions=revisions, accepted=accepted)
 
 
 @bp.get("/revisions/<int:revision_id>")

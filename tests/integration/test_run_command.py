@@ -12,7 +12,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from sqlalchemy import func, select
 
 from outcomes.db import get_engine
@@ -143,7 +142,7 @@ def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(s
         answers = {"employees": 120, "women_share": 30, "human_rights_policy": True}
         assert put_json(collector + "/api/v1/surveys/2025", {"answers": answers}, token) == 200
         # The submission makes a new build, which the public does not see until staff release it.
-        engine = get_engine(f"sqlite:///{tmp_path / 'var' / 'outcomes.db'}")
+        engine = get_engine(f"sqlite:///{stack.data_dir / 'outcomes.db'}")
         built = select(func.max(Snapshot.id)).where(Snapshot.status == "built")
         newer = None
         deadline = time.monotonic() + 30

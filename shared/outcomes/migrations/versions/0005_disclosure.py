@@ -1,7 +1,7 @@
 """Disclosure control: members' record keys, the perturbation table, withheld contributors
 
 Revision ID: 0005
-Revises: 0003_aggregator
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003_aggregator"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Security: server-side web sessions, one-time passwords, admins, TOTP, throttling, token expiry
 
 Revision ID: 0006
-Revises: 0003_aggregator
+Revises: 0005
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0003_aggregator"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

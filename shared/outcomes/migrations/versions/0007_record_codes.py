@@ -1,7 +1,7 @@
 """member.code and facility.code: the natural keys imports name related records by
 
 Revision ID: 0007
-Revises: 0003_aggregator
+Revises: 0006
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0003_aggregator"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

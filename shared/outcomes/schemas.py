@@ -63,7 +63,10 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
         checks.append(validate.OneOf([c["name"] for c in question.choices]))
     if question.type == "text":
         checks.append(validate.Length(max=4000))
-    required = question.required and not partial
+    # A rule-bound question's required is checked with its rules (collector.expressions).
+    logic = question.logic or {}
+    ruled = logic.get("relevant") is not None or bool(logic.get("required_message"))
+    required = question.required and not partial and not ruled
     if question.type == "select_many":
         # Several choices; XLSForm's select_multiple (the name is cut to fit the type column).
         names = [c["name"] for c in question.choices]

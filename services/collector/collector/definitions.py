@@ -91,7 +91,10 @@ def copy_previous_year(
     ).first()
     if previous is None:
         raise DefinitionError(f"There is no {year - 1} survey to start from.")
-    questions = [_columns(q) for q in survey_questions(session, definition_id=previous.id)]
+    questions = [
+        {**_columns(q), "logic": q.logic}
+        for q in survey_questions(session, definition_id=previous.id)
+    ]
     title = previous.title.replace(str(year - 1), str(year))
     return create_definition(
         session,

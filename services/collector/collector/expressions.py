@@ -168,6 +168,54 @@ class _Parser:
         return ["call", name, *arguments]
 
 
+def form_errors(
+    questions: tuple[tuple[str, bool, dict[str, Any], tuple[dict[str, Any], ...]], ...],
+    answers: dict[str, Any],
+    *,
+    submitted: bool,
+) -> dict[str, list[str]]:
+    """Apply a form's rules to stored answers: relevance, required, constraint, choice filter.
+
+    questions are (key, required, logic, choices) in display order. A question is relevant when
+    its relevant expression holds; the answer of a question found not relevant counts as empty
+    for the questions after it.
+    """
+    errors: dict[str, list[str]] = {}
+    values = dict(answers)
+    for key, required, logic, choices in questions:
+        answer = answers.get(key)
+        empty = answer is None or answer == "" or answer == []
+        relevant = logic.get("relevant")
+        if relevant is not None and not boolean(evaluate(relevant, values)):
+            if not empty:
+                errors[key] = [
+                    "This question does not apply given your other answers: leave it empty."
+                ]
+            values[key] = None
+            continue
+        if empty:
+            if required and submitted:
+                errors[key] = [logic.get("required_message") or "Answer this question."]
+            continue
+        constraint = logic.get("constraint")
+        if constraint is not None and not boolean(evaluate(constraint, values, answer)):
+            errors[key] = [
+                logic.get("constraint_message") or "This answer does not meet the form's rule."
+            ]
+            continue
+        offered = logic.get("choice_filter")
+        if offered is not None:
+            names = {
+                c["name"]
+                for c in choices
+                if boolean(evaluate(offered, values, choice={**c.get("columns", {}), **c}))
+            }
+            chosen = answer if isinstance(answer, list) else [answer]
+            if not set(chosen) <= names:
+                errors[key] = ["Choose one of the choices offered for your other answers."]
+    return errors
+
+
 def references(tree: list[Any]) -> set[str]:
     """Return the names of the questions an expression refers to."""
     found, stack = set(), [tree]

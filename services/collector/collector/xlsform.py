@@ -30,8 +30,8 @@ XLSFORM_TYPES = {
 }
 FROM_FILE = ("select one from file", "select all that apply from file", "select one external")
 # Columns of the form's "survey" sheet that pyxform keeps and that we do not render.
-UNRENDERED_BINDS = ("relevant", "calculate", "readonly", "required_message")
-EXPRESSIONS = ("relevant", "constraint", "calculate")
+UNRENDERED_BINDS = ("calculate", "readonly")
+EXPRESSIONS = ("relevant", "constraint")
 BOUND = re.compile(r"^\s*\.\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".md")
 # Caps: a workbook is a zip that can inflate far beyond its size, and pyxform holds it whole.
@@ -59,6 +59,7 @@ class ImportReport:
     refused: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
 
 
 class ImportRefused(DefinitionError):
@@ -94,11 +95,7 @@ def parse_xlsform(data: bytes, filename: str) -> ImportReport:
         except Exception as error:  # a corrupt workbook fails inside openpyxl/xlrd in many ways
             raise ImportRefused(f"This workbook could not be read: {error}") from None
     report = ImportReport(warnings=[str(w)[:300] for w in warnings[:20]])
-    languages = _languages(form)
-    if len(languages) > 1:
-        report.unsupported.append(
-            f"the form has labels in {', '.join(languages)}: members see only {languages[0]}"
-        )
+    report.languages = _languages(form)[:10]
     deepest = _deepest(form)
     if deepest is not None:
         raise ImportRefused(
@@ -216,9 +213,9 @@ def _deepest(form: dict[str, Any]) -> str | None:
 
 def _collect(children: list[dict[str, Any]], report: ImportReport, paths: dict[str, str]) -> None:
     """Add each child as a question, or say in the report why it was left out or refused."""
-    stack = [(child, "") for child in reversed(children)]
+    stack = [(child, "", "", ()) for child in reversed(children)]
     while stack:
-        child, path = stack.pop()
+        child, path, section, relevant = stack.pop()
         kind, name = str(child.get("type", "")), str(child.get("name", ""))
         where = f"{path}{name}"
         if kind == "group" and name == "meta":
@@ -230,8 +227,12 @@ def _collect(children: list[dict[str, Any]], report: ImportReport, paths: dict[s
                     f"repeat '{where}' (with {inner[:200]}): repeats are not rendered"
                 )
                 continue
-            report.warnings.append(f"group '{where}': its questions are shown without the group")
-            stack.extend((inner, f"{where}/") for inner in reversed(child.get("children", [])))
+            title = _text(child.get("label") or "", report.languages)[:200]
+            inside = (*relevant, str(child.get("bind", {}).get("relevant") or ""))
+            stack.extend(
+                (inner, f"{where}/", title or section, inside)
+                for inner in reversed(child.get("children", []))
+            )
             continue
         if kind in FROM_FILE:
             report.refused.append(
@@ -256,7 +257,10 @@ def _collect(children: list[dict[str, Any]], report: ImportReport, paths: dict[s
             )
             continue
         paths[name] = where
-        report.questions.append(_question(child, report, where))
+        question = _question(child, report, where)
+        question["logic"]["section"] = section
+        question["_expressions"] += [("relevant", text, False) for text in relevant if text]
+        report.questions.append(question)
 
 
 def _check_references(report: ImportReport, paths: dict[str, str]) -> None:
@@ -270,6 +274,8 @@ def _check_references(report: ImportReport, paths: dict[str, str]) -> None:
             except ExpressionError as error:
                 report.refused.append(f"'{paths[key]}': {column} '{text[:200]}': {error}")
                 continue
+            logic = question["logic"]
+            logic[column] = ["and", logic[column], tree] if column in logic else tree
             missing = sorted(references(tree) - set(paths))
             if missing:
                 report.refused.append(
@@ -277,7 +283,7 @@ def _check_references(report: ImportReport, paths: dict[str, str]) -> None:
                     f"{', '.join(missing)}, which the form does not ask (or does not render)"
                 )
             if column in ("relevant", "calculate"):
-                depends.setdefault(key, set()).update(references(tree) - {key} - set(missing))
+                depends.setdefault(key, set()).update(references(tree) - set(missing))
     cycle = _cycle(depends)
     if cycle:
         report.refused.append(
@@ -312,18 +318,13 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
     """Return one question's fields from an XLSForm row."""
     bind = child.get("bind", {})
     minimum = maximum = None
+    expressions = [(c, str(bind[c]), False) for c in EXPRESSIONS if bind.get(c)]
     constraint = bind.get("constraint")
-    if constraint:
-        for part in re.split(r"\s+and\s+", constraint):
-            matched = BOUND.match(part)
-            if matched is None:
-                report.unsupported.append(
-                    f"'{where}': constraint '{constraint}' is not rendered (only bounds such as "
-                    "'. >= 0 and . <= 100' are)"
-                )
-                minimum = maximum = None
-                break
-            operator, number = matched.group(1), float(matched.group(2))
+    bounds = [BOUND.match(part) for part in re.split(r"\s+and\s+", str(constraint or ""))]
+    if constraint and all(bounds) and not bind.get("jr:constraintMsg"):
+        expressions = [e for e in expressions if e[0] != "constraint"]  # shown as bounds
+        for matched in bounds:
+            operator, number = matched.group(1), float(matched.group(2))  # type: ignore[union-attr]
             if operator.startswith(">"):
                 minimum = number
             else:
@@ -331,10 +332,21 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
     for name in UNRENDERED_BINDS:
         if bind.get(name):
             report.unsupported.append(f"'{where}': {name} '{bind[name]}' is not applied")
-    expressions = [(c, str(bind[c]), False) for c in EXPRESSIONS if bind.get(c)]
     if child.get("choice_filter"):
-        report.unsupported.append(f"'{where}': choice_filter is not applied")
         expressions.append(("choice_filter", str(child["choice_filter"]), True))
+    languages = report.languages
+    logic: dict[str, Any] = {}
+    for column, source in (
+        ("constraint_message", "jr:constraintMsg"),
+        ("required_message", "jr:requiredMsg"),
+    ):
+        if bind.get(source):
+            logic[column] = _text(bind[source], languages)[:300]
+    if child.get("default") not in (None, ""):
+        logic["default"] = str(child["default"])[:200]
+    for column, source in (("labels", "label"), ("hints", "hint")):
+        if isinstance(child.get(source), dict):
+            logic[column] = {k: str(v)[:1000] for k, v in child[source].items()}
     # Our own optional columns: pyxform keeps columns it does not know on the row.
     aggregation = str(child.get("aggregation") or "none").strip()
     if aggregation not in AGGREGATIONS:
@@ -355,8 +367,8 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
         aggregation = "none"
     return {
         "key": child["name"],
-        "label": _text(child.get("label") or child.get("name"))[:300],
-        "help_text": _text(child.get("hint") or "")[:1000],
+        "label": _text(child.get("label") or child.get("name"), languages)[:300],
+        "help_text": _text(child.get("hint") or "", languages)[:1000],
         "type": kind,
         "minimum": minimum,
         "maximum": maximum,
@@ -364,6 +376,7 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
         "choices": _choices(child, report, where),
         "aggregation": aggregation,
         "unit": str(child.get("unit") or "")[:40],
+        "logic": logic,
         "_expressions": expressions,
     }
 
@@ -373,7 +386,7 @@ def _choices(child: dict[str, Any], report: ImportReport, where: str) -> list[di
     choices, seen = [], set()
     for choice in child.get("choices", [])[:1000]:
         name = str(choice.get("name", ""))
-        loaded = {"name": name, "label": _text(choice.get("label") or name)}
+        loaded = {"name": name, "label": _text(choice.get("label") or name, report.languages)}
         try:
             checked = choice_schema.load(loaded)
         except ValidationError as error:
@@ -387,7 +400,12 @@ def _choices(child: dict[str, Any], report: ImportReport, where: str) -> list[di
             report.refused.append(
                 f"'{where}': two choices are named '{loaded['name'][:60]}'; each needs its own"
             )
-        elif checked["name"] not in seen:
+        elif checked["name"] not in seen or child.get("choice_filter"):
+            if isinstance(choice.get("label"), dict):
+                checked["labels"] = {k: str(v)[:300] for k, v in choice["label"].items()}
+            columns = {k: str(v)[:200] for k, v in choice.items() if k not in ("name", "label")}
+            if columns and child.get("choice_filter"):
+                checked["columns"] = dict(list(columns.items())[:10])
             choices.append(checked)
         seen.add(checked["name"])
     if len(child.get("choices", [])) > 200:
@@ -395,5 +413,9 @@ def _choices(child: dict[str, Any], report: ImportReport, where: str) -> list[di
     return choices
 
 
-def _text(value: Any) -> str:
-    return str(next(iter(value.values()), "")) if isinstance(value, dict) else str(value)
+def _text(value: Any, languages: list[str]) -> str:
+    """Return a text in the form's default language (its first)."""
+    if not isinstance(value, dict):
+        return str(value)
+    first = next((value[lang] for lang in languages if value.get(lang)), "")
+    return str(first or next(iter(value.values()), ""))

@@ -1,0 +1,85 @@
+"""A member fills an XLSForm survey in headless Chromium: sections, skip logic, rules, languages."""
+
+import pytest
+
+from collector.definitions import create_definition
+from collector.xlsform import parse_xlsform
+from tests.browser.test_collector_walk import sign_in
+from tests.collector.test_xlsform_import import workbook
+from tests.collector.web import PASSWORD, make_login
+from tests.conftest import serving
+
+pytestmark = pytest.mark.browser
+
+SURVEY = [
+    ["type", "name", "label::English (en)", "label::Français (fr)", "relevant", "constraint"]
+    + ["constraint_message::English (en)", "required"],
+    ["begin_group", "sites", "Sites", "Sites", "", "", "", ""],
+    ["select_one yn", "has_sites", "Do you run sites?", "Avez-vous des sites ?", "", "", "", "yes"],
+    ["integer", "count", "How many sites?", "Combien ?", "${has_sites} = 'yes'", ". > 0"]
+    + ["Give at least 1 site.", "yes"],
+    ["end_group", "", "", "", "", "", "", ""],
+    ["begin_group", "people", "People", "Personnes", "", "", "", ""],
+    ["text", "contact", "Contact person", "Personne de contact", "", "", "", ""],
+    ["end_group", "", "", "", "", "", "", ""],
+]
+CHOICES = [
+    ["list_name", "name", "label::English (en)", "label::Français (fr)"],
+    ["yn", "yes", "Yes", "Oui"],
+    ["yn", "no", "No", "Non"],
+]
+
+
+def test_a_member_fills_a_survey_through_its_skip_logic_and_rules(browser, settings, db):
+    staff = make_login(db, role="staff")
+    member = make_login(db)
+    report = parse_xlsform(workbook(SURVEY, CHOICES), "form.xlsx")
+    definition = create_definition(
+        db,
+        settings,
+        year=2026,
+        title="Survey 2026",
+        questions=report.questions,
+        staff=staff,
+        source="test",
+    )
+    definition.status = "open"
+    db.commit()
+
+    with serving("collector", settings) as base:
+        page = browser.new_page()
+        sign_in(page, base, member.email, PASSWORD)
+        page.goto(base + "/member/surveys/2026")
+
+        # Sections, and a question hidden until its relevant holds.
+        assert page.locator("fieldset.section legend").all_inner_texts() == ["Sites", "People"]
+        assert page.locator("#q-count").is_hidden()
+        page.select_option("#q-has_sites", "yes")
+        assert page.locator("#q-count").is_visible()
+
+        # Enter in a field saves nothing.
+        page.fill("#q-contact", "Ama")
+        page.press("#q-contact", "Enter")
+        assert "You have not started this survey." in page.content()
+
+        # A broken constraint: the summary lists it, linked, and takes the focus.
+        page.fill("#q-count", "0")
+        page.click("button[value=submit]")
+        summary = page.locator("#error-summary")
+        assert summary.is_visible()
+        assert page.evaluate("document.activeElement.id") == "error-summary"
+        assert "Give at least 1 site." in summary.inner_text()
+        assert page.locator("#error-list a").get_attribute("href") == "#q-count"
+        assert page.locator("#q-count").get_attribute("aria-invalid") == "true"
+        assert page.locator("#q-count").get_attribute("aria-describedby") == "err-count"
+
+        # The language switch shows every label in French.
+        page.select_option("#form-language", "Français (fr)")
+        assert page.locator("label[for=q-has_sites] .q-label").inner_text() == (
+            "Avez-vous des sites ?"
+        )
+
+        # Corrected (a hidden answer is not sent), the server accepts the submission.
+        page.select_option("#q-has_sites", "no")
+        page.click("button[value=submit]")
+        page.get_by_text("Survey submitted").wait_for()

@@ -12,12 +12,16 @@ from tests.conftest import serving
 pytestmark = pytest.mark.browser
 
 SURVEY = [
-    ["type", "name", "label::English (en)", "label::Français (fr)", "relevant", "constraint"]
-    + ["constraint_message::English (en)", "required"],
+    [
+        *("type", "name", "label::English (en)", "label::Français (fr)", "relevant"),
+        *("constraint", "constraint_message::English (en)", "required"),
+    ],
     ["begin_group", "sites", "Sites", "Sites", "", "", "", ""],
     ["select_one yn", "has_sites", "Do you run sites?", "Avez-vous des sites ?", "", "", "", "yes"],
-    ["integer", "count", "How many sites?", "Combien ?", "${has_sites} = 'yes'", ". > 0"]
-    + ["Give at least 1 site.", "yes"],
+    [
+        *("integer", "count", "How many sites?", "Combien ?", "${has_sites} = 'yes'"),
+        *(". > 0", "Give at least 1 site.", "yes"),
+    ],
     ["end_group", "", "", "", "", "", "", ""],
     ["begin_group", "people", "People", "Personnes", "", "", "", ""],
     ["text", "contact", "Contact person", "Personne de contact", "", "", "", ""],

@@ -179,3 +179,34 @@ def test_the_api_refuses_answers_by_the_forms_own_rules(collector, db):
     assert "At least 1." in json.dumps(broken.get_json())
     assert "sites" in missing.get_json()["errors"]["json"]["answers"]
     assert fine.status_code == 200, fine.get_json()
+
+
+def test_the_demo_surveys_open_year_has_sections_skip_logic_two_languages_and_keeps_them(db):
+    from sqlalchemy import select
+
+    from outcomes.demo import SURVEY_YEARS, load_demo
+    from outcomes.models import SurveyDefinition, SurveyQuestion, SurveyResponse, SurveyRevision
+
+    load_demo(db)
+    db.commit()
+    year = SURVEY_YEARS[-1]
+    assert year == 2025
+    questions = list(
+        db.scalars(
+            select(SurveyQuestion)
+            .join(SurveyDefinition)
+            .where(SurveyDefinition.year == year)
+            .order_by(SurveyQuestion.position)
+        )
+    )
+    assert len({q.logic["section"] for q in questions}) == 3
+    assert all(set(q.logic["labels"]) == {"English (en)", "Français (fr)"} for q in questions)
+    rules = tuple((q.key, q.required, q.logic, tuple(q.choices)) for q in questions if q.logic)
+    answers = db.scalars(
+        select(SurveyRevision.answers).join(SurveyResponse).where(SurveyResponse.year == year)
+    ).all()
+    assert answers
+    assert all(form_errors(rules, a, submitted=True) == {} for a in answers)
+    assert form_errors(
+        rules, {**answers[0], "human_rights_policy": False, "policy_url": "x"}, submitted=True
+    )["policy_url"]

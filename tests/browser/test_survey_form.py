@@ -1,5 +1,7 @@
 """A member fills an XLSForm survey in headless Chromium: sections, skip logic, rules, languages."""
 
+from pathlib import Path
+
 import pytest
 
 from collector.definitions import create_definition
@@ -10,6 +12,7 @@ from tests.collector.web import PASSWORD, make_login
 from tests.conftest import serving
 
 pytestmark = pytest.mark.browser
+EXAMPLES = Path(__file__).parents[1] / "collector" / "xlsform_examples"
 
 SURVEY = [
     [
@@ -85,5 +88,62 @@ def test_a_member_fills_a_survey_through_its_skip_logic_and_rules(browser, setti
 
         # Corrected (a hidden answer is not sent), the server accepts the submission.
         page.select_option("#q-has_sites", "no")
+        page.click("button[value=submit]")
+        page.get_by_text("Survey submitted").wait_for()
+
+
+def open_example(db, settings, staff, name: str, year: int) -> None:
+    """Import one of pyxform's example forms and open it for a year."""
+    data = (EXAMPLES / name).read_bytes()
+    report = parse_xlsform(data, name)
+    definition = create_definition(
+        db, settings, year=year, title=name, questions=report.questions, staff=staff, source=name
+    )
+    definition.status = "open"
+    db.commit()
+
+
+def test_a_member_fills_three_of_pyxforms_example_forms_through_their_logic(browser, settings, db):
+    staff = make_login(db, role="staff")
+    member = make_login(db)
+    open_example(db, settings, staff, "xlsform_spec_test.xlsx", 2024)
+    open_example(db, settings, staff, "new_cascading_select.xls", 2025)
+    open_example(db, settings, staff, "widgets.xls", 2026)
+
+    with serving("collector", settings) as base:
+        page = browser.new_page()
+        sign_in(page, base, member.email, PASSWORD)
+
+        # Skip logic: "skip to end" hides the rest; a constraint refers to another answer.
+        page.goto(base + "/member/surveys/2024")
+        page.select_option("#q-skip_to_end", "no")
+        page.fill("#q-a_integer", "3")
+        page.fill("#q-a_decimal", "5")
+        page.click("button[value=submit]")
+        assert page.locator("#error-list a").get_attribute("href") == "#q-a_decimal"
+        page.select_option("#q-skip_to_end", "yes")
+        assert page.locator("#q-my_name").is_hidden()
+        page.click("button[value=submit]")
+        page.get_by_text("Survey submitted").wait_for()
+
+        # Cascading choice filters: only Texas's counties, then only Cameron's cities.
+        page.goto(base + "/member/surveys/2025")
+        page.select_option("#q-state", "texas")
+        assert page.locator("#q-county option[value=pierce]").get_attribute("hidden") == ""
+        page.select_option("#q-county", "cameron")
+        page.select_option("#q-city", "harlingen")
+        page.click("button[value=submit]")
+        page.get_by_text("Survey submitted").wait_for()
+
+        # Constraints with the form's own messages, and defaults filled in.
+        page.goto(base + "/member/surveys/2026")
+        assert page.locator("#q-my_decimal").input_value() == "18.31"
+        page.check("input[name=my_select][value=d]")
+        page.click("button[value=submit]")
+        summary = page.locator("#error-summary").inner_text()
+        assert "option c and d cannot be selected together" in summary
+        assert "only future dates allowed" in summary
+        page.uncheck("input[name=my_select][value=d]")
+        page.fill("#q-my_date", "2100-01-01")
         page.click("button[value=submit]")
         page.get_by_text("Survey submitted").wait_for()

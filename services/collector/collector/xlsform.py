@@ -258,7 +258,8 @@ def _collect(children: list[dict[str, Any]], report: ImportReport, paths: dict[s
             continue
         paths[name] = where
         question = _question(child, report, where)
-        question["logic"]["section"] = section
+        if section:
+            question["logic"]["section"] = section
         question["_expressions"] += [("relevant", text, False) for text in relevant if text]
         report.questions.append(question)
 

@@ -148,7 +148,7 @@ def test_an_opened_imported_survey_is_answered_by_members_with_its_choices(colle
     )
 
     assert answer.status_code == 422
-    assert "Must be one of: yes, no." in answer.get_data(as_text=True)
+    assert "Choose one of the choices offered." in answer.get_data(as_text=True)
     fixed = post_form(
         collector,
         "/member/surveys/2026",

@@ -184,6 +184,7 @@ def test_the_api_refuses_answers_by_the_forms_own_rules(collector, db):
 def test_the_demo_surveys_open_year_has_sections_skip_logic_two_languages_and_keeps_them(db):
     from sqlalchemy import select
 
+    from outcomes.catalogue import survey_indicators
     from outcomes.demo import SURVEY_YEARS, load_demo
     from outcomes.models import SurveyDefinition, SurveyQuestion, SurveyResponse, SurveyRevision
 
@@ -207,6 +208,9 @@ def test_the_demo_surveys_open_year_has_sections_skip_logic_two_languages_and_ke
     ).all()
     assert answers
     assert all(form_errors(rules, a, submitted=True) == {} for a in answers)
+    rule = {i.survey_question: i.rule for i in survey_indicators(db.connection())}["employees"]
+    assert "The label is published in English (en)" in rule
+    assert "(also: Français (fr))" in rule
     assert form_errors(
         rules, {**answers[0], "human_rights_policy": False, "policy_url": "x"}, submitted=True
     )["policy_url"]

@@ -14,13 +14,14 @@
     return form.querySelector(`.question[data-key="${CSS.escape(key)}"]`);
   }
 
-  function answers() {
+  // What the form sends: a hidden question's disabled inputs count as unanswered. With all,
+  // every typed value (formErrors blanks the ones of questions found not relevant, in order).
+  function answers(all) {
     const found = {};
     for (const [key] of rules) {
       const box = question(key);
       const type = box.dataset.type;
-      // A hidden (not relevant) question's inputs are disabled: unanswered, and never sent.
-      const inputs = [...box.querySelectorAll(`[name="${CSS.escape(key)}"]`)].filter((i) => !i.disabled);
+      const inputs = [...box.querySelectorAll(`[name="${CSS.escape(key)}"]`)].filter((i) => all || !i.disabled);
       if (type === "select_many") {
         found[key] = inputs.filter((i) => i.checked).map((i) => i.value);
         continue;
@@ -37,7 +38,7 @@
   }
 
   function apply() {
-    const values = answers();
+    const values = answers(true);
     const { relevance } = FormLogic.formErrors(rules, values, false);
     let shown = 0;
     let answered = 0;
@@ -100,7 +101,7 @@
   form.addEventListener("input", () => {
     apply();
     try {
-      localStorage.setItem(storageKey, JSON.stringify({ at: new Date().toISOString(), answers: answers() }));
+      localStorage.setItem(storageKey, JSON.stringify({ at: new Date().toISOString(), answers: answers(true) }));
     } catch (e) { /* storage full or off: the autosave is a convenience */ }
   });
   form.addEventListener("change", apply);

@@ -7,7 +7,7 @@ import pytest
 from collector.definitions import create_definition
 from collector.xlsform import parse_xlsform
 from tests.browser.test_collector_walk import sign_in
-from tests.collector.test_xlsform_import import workbook
+from tests.collector.test_survey_definitions import workbook
 from tests.collector.web import PASSWORD, make_login
 from tests.conftest import serving
 

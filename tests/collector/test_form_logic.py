@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from collector.expressions import ExpressionError, evaluate, form_errors, parse, string
-from tests.collector.test_xlsform_import import api_import, workbook
+from tests.collector.test_survey_definitions import workbook
+from tests.collector.test_xlsform_import import api_import
 from tests.factories import make_account
 
 SCRIPT = Path(__file__).parents[2] / "services/collector/collector/static/form-logic.js"

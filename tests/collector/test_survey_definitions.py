@@ -42,18 +42,28 @@ CHOICES_SHEET = [
 ]
 
 
-def xlsform() -> bytes:
-    workbook = openpyxl.Workbook()
-    survey = workbook.active
-    survey.title = "survey"
-    for row in SURVEY_SHEET:
-        survey.append(row)
-    choices = workbook.create_sheet("choices")
-    for row in CHOICES_SHEET:
-        choices.append(row)
+def workbook(survey: list[list[object]], choices: list[list[object]] | None = None) -> bytes:
+    """Return an XLSForm .xlsx with these survey and choices rows."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "survey"
+    for row in survey:
+        sheet.append(row)
+    if choices:
+        extra = book.create_sheet("choices")
+        for row in choices:
+            extra.append(row)
+        for cells in extra.iter_rows():
+            for cell in cells:
+                if str(cell.value).startswith("="):
+                    cell.data_type = "s"  # stored as the text a hostile workbook carries
     out = io.BytesIO()
-    workbook.save(out)
+    book.save(out)
     return out.getvalue()
+
+
+def xlsform() -> bytes:
+    return workbook(SURVEY_SHEET, CHOICES_SHEET)
 
 
 def signed_in_staff(collector, db):

@@ -4,35 +4,15 @@ import io
 import zipfile
 from pathlib import Path
 
-import openpyxl
 import pytest
 from sqlalchemy import func, select
 
 from outcomes.models import SurveyDefinition, SurveyQuestion
-from tests.collector.test_survey_definitions import signed_in_staff, upload
+from tests.collector.test_survey_definitions import signed_in_staff, upload, workbook
 from tests.factories import make_account
 
 EXAMPLES = Path(__file__).parent / "xlsform_examples"
 FORMS = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".xls", ".xlsx", ".xlsm", ".csv"))
-
-
-def workbook(survey: list[list[object]], choices: list[list[object]] | None = None) -> bytes:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "survey"
-    for row in survey:
-        sheet.append(row)
-    if choices:
-        extra = book.create_sheet("choices")
-        for row in choices:
-            extra.append(row)
-        for cells in extra.iter_rows():
-            for cell in cells:
-                if str(cell.value).startswith("="):
-                    cell.data_type = "s"  # stored as the text a hostile workbook carries
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def api_import(collector, token: str, data: bytes, filename: str = "form.xlsx"):

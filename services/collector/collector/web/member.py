@@ -104,9 +104,14 @@ def survey(year: int) -> str | Response | tuple[str, int]:
     return (page, 422) if errors or message else page
 
 
-def _defaults(questions: list[SurveyQuestion]) -> dict[str, str]:
+def _defaults(questions: list[SurveyQuestion]) -> dict[str, str | list[str]]:
     """Return the form's default answers (XLSForm's default column) for a response not begun."""
-    return {q.key: q.logic["default"] for q in questions if (q.logic or {}).get("default")}
+    found: dict[str, str | list[str]] = {}
+    for question in questions:
+        default = (question.logic or {}).get("default")
+        if default:  # several choices are space-separated, as in XForms
+            found[question.key] = default.split() if question.type == "select_many" else default
+    return found
 
 
 def _languages(questions: list[SurveyQuestion]) -> list[str]:

@@ -138,6 +138,8 @@ def test_a_member_fills_three_of_pyxforms_example_forms_through_their_logic(brow
         # Constraints with the form's own messages, and defaults filled in.
         page.goto(base + "/member/surveys/2026")
         assert page.locator("#q-my_decimal").input_value() == "18.31"
+        assert page.locator("input[name=my_select][value=c]").is_checked()
+        assert not page.locator("input[name=my_select][value=b]").is_checked()
         page.check("input[name=my_select][value=d]")
         page.click("button[value=submit]")
         summary = page.locator("#error-summary").inner_text()

@@ -150,6 +150,7 @@ def test_the_staff_api_imports_an_xlsform_with_its_report(collector, db):
     body = answer.get_json()
     assert answer.status_code == 201, body
     assert [q["key"] for q in body["questions"]] == ["staff"]
+    assert body["questions"][0]["logic"]["labels"]["Français (fr)"] == "Personnel"
     assert any("of type 'photo'" in line for line in body["unsupported"]), body["unsupported"]
     db.rollback()
     assert db.scalar(select(SurveyQuestion.label)) == "Staff"

@@ -77,8 +77,10 @@ class ImportRefused(DefinitionError):
 def parse_xlsform(data: bytes, filename: str) -> ImportReport:
     """Turn an XLSForm workbook into our questions, or refuse it with every reason found."""
     suffix = os.path.splitext(filename)[1].lower()
-    if suffix not in SUFFIXES:
+    if suffix not in SUFFIXES and suffix:
         raise ImportRefused("Upload an XLSForm as .xlsx (or .xls, .csv).")
+    if not suffix:  # a name without extension: the content says which reader to use
+        suffix = {b"PK\x03\x04": ".xlsx", b"\xd0\xcf\x11\xe0": ".xls"}.get(data[:4], ".csv")
     if len(data) > MAX_BYTES:
         raise ImportRefused(
             f"The workbook is {len(data):,} bytes; an XLSForm may be at most {MAX_BYTES:,}."

@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from collector.api.common import BEARER, document_errors
@@ -36,6 +36,13 @@ class QuestionRecordSchema(QuestionSchema):
 
     id = fields.Integer(dump_only=True)
     position = fields.Integer(dump_only=True)
+    logic = fields.Dict(
+        dump_only=True,
+        metadata={
+            "description": "From an XLSForm: section, relevant / constraint / choice_filter as "
+            "parsed expression trees with their messages, default, labels and hints by language"
+        },
+    )
 
 
 class DefinitionSchema(Schema):
@@ -114,8 +121,11 @@ class Definitions(MethodView):
         return _with_questions(definition)
 
 
-class ImportFormSchema(Strict):
+class ImportFormSchema(Schema):
     """The reporting year and title of a survey imported from an XLSForm."""
+
+    class Meta:
+        unknown = EXCLUDE  # other parts of the multipart form are not ours to refuse
 
     year = fields.Integer(required=True, validate=REPORTING_YEARS)
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))

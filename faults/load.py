@@ -131,6 +131,8 @@ class Load:
                 "human_rights_policy": rng.random() < 0.7,
             },
         }
+        if body["answers"]["human_rights_policy"]:  # the demo's 2025 form then asks where it is
+            body["answers"]["policy_url"] = "https://example.org/human-rights"
         key = f"faults-{uuid.uuid4().hex}"
         url = f"{self.base}/api/v1/surveys/{YEAR}"
         deadline = time.monotonic() + RETRY_FOR

@@ -281,14 +281,14 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
     q, d = SurveyQuestion.__table__.c, SurveyDefinition.__table__.c
     # The newest definition that asks a question gives its label, unit and aggregation.
     questions = conn.execute(
-        select(q.key, q.label, q.unit, q.aggregation, q.type, q.choices)
+        select(q.key, q.label, q.unit, q.aggregation, q.type, q.choices, q.logic)
         .join_from(SurveyQuestion.__table__, SurveyDefinition.__table__)
         .where(d.status.in_(("open", "closed")), q.aggregation.in_(tuple(SURVEY_RULES)))
         .order_by(q.key, d.year.desc(), d.version.desc())
     )
     fixed = set(by_code())
     indicators: dict[str, Indicator] = {}
-    for key, label, unit, how, kind, choices in questions:
+    for key, label, unit, how, kind, choices, logic in questions:
         if key in indicators:
             continue
         code = f"{SURVEY_PREFIX}{key}"
@@ -310,6 +310,7 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
                 "carries a small consistent random adjustment (cell key method), so no member's "
                 "answer can be worked out from differences."
                 + (" Each option counts the members who chose it." if options else "")
+                + _language(label, logic)
             ),
             cells=sql.survey_cells(key, how, options),
             sources=frozenset(("survey", "membership")),
@@ -319,6 +320,16 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
             options=options,
         )
     return list(indicators.values())
+
+
+def _language(label: str, logic: dict | None) -> str:
+    """Say which of the form's languages the published label is in, if it has several."""
+    labels = (logic or {}).get("labels") or {}
+    shown = next((language for language, text in labels.items() if text == label), None)
+    if len(labels) < 2 or shown is None:
+        return ""
+    others = ", ".join(language for language in labels if language != shown)
+    return f" The label is published in {shown}, the form's first language (also: {others})."
 
 
 def _many(kind: str, choices: list[dict] | None) -> tuple[str, ...]:

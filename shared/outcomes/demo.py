@@ -351,6 +351,58 @@ def _case_studies(rng: random.Random, members: list[dict[str, Any]]) -> list[dic
     return rows
 
 
+# The open year's form as an XLSForm import stores it: sections, skip logic (trees as
+# collector.expressions parses them) and labels in English and French.
+FRENCH = {
+    "employees": "Personnes employées en fin d'année",
+    "women_share": "Part des femmes dans l'effectif",
+    "renewable_share": "Part d'électricité renouvelable",
+    "ghg_scope1": "Émissions de gaz à effet de serre, scope 1",
+    "human_rights_policy": "A une politique publique des droits humains",
+    "policy_url": "Adresse web de la politique",
+    "comments": "Autre chose à nous dire",
+}
+SECTIONS = {"employees": "Workforce", "women_share": "Workforce", "renewable_share": "Environment"}
+SECTIONS |= {"ghg_scope1": "Environment", "human_rights_policy": "Governance"}
+SECTIONS |= {"policy_url": "Governance", "comments": "Governance"}
+POLICY_URL = {
+    "key": "policy_url",
+    "label": "Web address of the policy",
+    "type": "text",
+    "unit": "",
+    "minimum": None,
+    "maximum": None,
+    "required": True,
+    "aggregation": "none",
+}
+RULES: dict[str, dict[str, Any]] = {
+    "policy_url": {
+        "relevant": ["=", ["ref", "human_rights_policy"], ["str", "1"]],
+        "constraint": ["call", "starts-with", ["."], ["str", "https://"]],
+        "constraint_message": "Give the address starting with https://",
+        "required_message": "Give the address where the policy is published.",
+    },
+}
+
+
+def _form(year: int) -> list[dict[str, Any]]:
+    """Return a year's questions; the open year's with sections, skip logic and two languages."""
+    if year != SURVEY_YEARS[-1]:
+        return [{**q, "logic": {}} for q in QUESTIONS]
+    questions = [*QUESTIONS[:-1], POLICY_URL, QUESTIONS[-1]]
+    return [
+        {
+            **q,
+            "logic": {
+                "section": SECTIONS[q["key"]],
+                "labels": {"English (en)": q["label"], "Français (fr)": FRENCH[q["key"]]},
+                **RULES.get(q["key"], {}),
+            },
+        }
+        for q in questions
+    ]
+
+
 def _surveys(session: Session, rng: random.Random, members: list[dict[str, Any]]) -> None:
     for year in SURVEY_YEARS:
         status = "open" if year == SURVEY_YEARS[-1] else "closed"
@@ -363,7 +415,7 @@ def _surveys(session: Session, rng: random.Random, members: list[dict[str, Any]]
             insert(m.SurveyQuestion),
             [
                 {**q, "definition_id": definition.id, "position": i, "help_text": "", "choices": []}
-                for i, q in enumerate(QUESTIONS)
+                for i, q in enumerate(_form(year))
             ],
         )
         eligible = [
@@ -381,6 +433,8 @@ def _surveys(session: Session, rng: random.Random, members: list[dict[str, Any]]
                 "human_rights_policy": rng.random() < 0.7,
                 "comments": "",
             }
+            if year == SURVEY_YEARS[-1] and answers["human_rights_policy"]:
+                answers["policy_url"] = f"https://member{member['id']}.example/human-rights"
             state = "accepted" if status == "closed" or rng.random() < 0.7 else "submitted"
             response = m.SurveyResponse(
                 member_id=member["id"],

@@ -87,6 +87,19 @@ FIELD_TYPES: dict[str, type[fields.Field]] = {
 }
 
 
+# What a member reads when an answer is refused: what to do, not what the parser expected.
+ANSWER = "Answer this question."
+CHOOSE = "Choose one of the choices offered."
+PLAIN = {
+    "integer": "Enter a whole number, for example 12.",
+    "decimal": "Enter a number, for example 12.5.",
+    "date": "Enter a date as year-month-day, for example 2025-03-31.",
+    "boolean": "Choose yes or no.",
+    "text": "Enter the answer as text.",
+    "select_one": CHOOSE,
+}
+
+
 def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
     """Return the marshmallow field that validates one question."""
     checks: list[validate.Validator] = []
@@ -97,15 +110,18 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
             )
         )
     if question.type == "select_one":
-        checks.append(validate.OneOf([c["name"] for c in question.choices]))
+        checks.append(validate.OneOf([c["name"] for c in question.choices], error=CHOOSE))
     if question.type == "text":
-        checks.append(validate.Length(max=4000))
-    required = question.required and not partial
+        checks.append(validate.Length(max=4000, error="Keep the answer under 4,000 characters."))
+    # A rule-bound question's required is checked with its rules (collector.expressions).
+    logic = question.logic or {}
+    ruled = logic.get("relevant") is not None or bool(logic.get("required_message"))
+    required = question.required and not partial and not ruled
     if question.type == "select_many":
         # Several choices; XLSForm's select_multiple (the name is cut to fit the type column).
         names = [c["name"] for c in question.choices]
         return BoundedList(
-            fields.String(validate=validate.OneOf(names, error="Not one of the choices.")),
+            fields.String(validate=validate.OneOf(names, error=CHOOSE)),
             required=required,
             allow_none=not required,
             # An empty choice answers nothing: required means at least one choice.
@@ -115,8 +131,13 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
             ],
         )
     extra: dict[str, Any] = {"strict": True} if question.type == "integer" else {}
+    messages = {"required": ANSWER, "null": ANSWER, "invalid": PLAIN.get(question.type, "")}
     return FIELD_TYPES[question.type](
-        required=required, allow_none=not required, validate=checks, **extra
+        required=required,
+        allow_none=not required,
+        validate=checks,
+        error_messages={k: v for k, v in messages.items() if v},
+        **extra,
     )
 
 

@@ -26,6 +26,11 @@ APPLICATION = {
 ANSWERS = {"answers": {"employees": 120, "women_share": 31.5, "human_rights_policy": True}}
 MEETINGS_CSV = b"body,held_on\nboard,2024-02-15\n"
 SCHEME = {"code": "ISO45001", "name": "ISO 45001", "valid_from": "2018-03-12"}
+XLSFORM = {
+    "file": b"survey,,,\n,type,name,label\n,integer,staff,Staff\n",
+    "year": 2026,
+    "title": "Fuzzed form",
+}
 QUESTION = {"key": "water_use", "label": "Water used", "type": "decimal", "aggregation": "sum"}
 # Each operation: its caller, the path parameter that names a stored object, and a body the API
 # accepts. Random ids and bodies mostly name nothing or fail validation; the known ones reach
@@ -51,6 +56,7 @@ OPERATIONS = {
     ),
     ("GET", "/api/v1/survey-definitions"): ("staff", None, None),
     ("POST", "/api/v1/survey-definitions"): ("staff", None, {"year": 2026}),
+    ("POST", "/api/v1/survey-definitions/import"): ("staff", None, XLSFORM),
     ("GET", "/api/v1/survey-definitions/{definition_id}"): ("staff", "definition", None),
     ("POST", "/api/v1/survey-definitions/{definition_id}/status"): (
         "staff",
@@ -186,6 +192,8 @@ def test_every_answer_is_documented_and_none_is_a_server_error(api, operation):
         strategies += [endpoint.as_strategy(mode, path_parameters=fixed) for mode in GenerationMode]
     if good_body is not None:
         media_type = "text/csv" if isinstance(good_body, bytes) else "application/json"
+        if good_body is XLSFORM:
+            media_type = "multipart/form-data"
         strategies.append(
             endpoint.as_strategy(path_parameters=fixed, body=good_body, media_type=media_type)
         )

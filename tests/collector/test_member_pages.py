@@ -56,7 +56,7 @@ def test_a_submission_with_bad_answers_shows_each_error_by_its_field_and_saves_n
 
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422
-    assert "Not a valid integer." in page
+    assert "Enter a whole number, for example 12." in page
     assert "Must be between 0 and 100 %." in page
     assert 'value="many"' in page
     assert count(db, SurveyRevision) == 0

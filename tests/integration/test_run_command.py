@@ -140,6 +140,7 @@ def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(s
         assert first["indicators"]["ps_certificates"]["value"] > 100
 
         answers = {"employees": 120, "women_share": 30, "human_rights_policy": True}
+        answers["policy_url"] = "https://example.org/human-rights"  # the demo form asks for it
         assert put_json(collector + "/api/v1/surveys/2025", {"answers": answers}, token) == 200
         # The submission makes a new build, which the public does not see until staff release it.
         engine = get_engine(f"sqlite:///{stack.data_dir / 'outcomes.db'}")

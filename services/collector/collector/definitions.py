@@ -1,16 +1,11 @@
-"""Survey definitions: import from XLSForm (pyxform), copy the previous year, open, close."""
+"""Survey definitions: create, copy the previous year, edit a draft, open, close."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
-from pyxform.errors import PyXFormError
-from pyxform.xls2json import parse_file_to_json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,144 +21,12 @@ from outcomes.models import (
 from outcomes.queries import survey_questions
 from outcomes.schemas import REPORTING_YEARS, BoundedList, Strict
 
-# XLSForm types we render, and the question type each becomes.
-XLSFORM_TYPES = {
-    "integer": "integer",
-    "decimal": "decimal",
-    "text": "text",
-    "date": "date",
-    "select one": "select_one",
-    "select all that apply": "select_many",
-}
-# Columns of the form's "survey" sheet that pyxform keeps and that we do not render.
-UNRENDERED_BINDS = ("relevant", "calculate", "readonly", "required_message")
-BOUND = re.compile(r"^\s*\.\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 STATUSES = {"open": ("draft", "closed"), "closed": ("open",)}
 NUMERIC_TYPES = ("integer", "decimal")
 
 
 class DefinitionError(Exception):
     """A definition cannot be created or changed as asked."""
-
-
-@dataclass
-class ImportReport:
-    """What an XLSForm import made of each row: questions, and what was left out and why."""
-
-    questions: list[dict[str, Any]] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
-def parse_xlsform(data: bytes, filename: str) -> ImportReport:
-    """Turn an XLSForm workbook into our questions and a list of what we do not render."""
-    suffix = os.path.splitext(filename)[1].lower()
-    if suffix not in {".xlsx", ".xls", ".csv", ".md"}:
-        raise DefinitionError("Upload an XLSForm as .xlsx (or .xls, .csv).")
-    warnings: list[str] = []
-    with tempfile.NamedTemporaryFile(suffix=suffix) as workbook:
-        workbook.write(data)
-        workbook.flush()
-        try:
-            form = parse_file_to_json(workbook.name, warnings=warnings)
-        except PyXFormError as error:
-            raise DefinitionError(f"This is not an XLSForm pyxform can read: {error}") from None
-        except Exception as error:  # a corrupt workbook fails inside openpyxl/xlrd in many ways
-            raise DefinitionError(f"This workbook could not be read: {error}") from None
-    report = ImportReport(warnings=warnings)
-    _collect(form.get("children", []), report, path="")
-    if not report.questions:
-        raise DefinitionError("The form has no question we can render; see the import report.")
-    return report
-
-
-def _collect(children: list[dict[str, Any]], report: ImportReport, *, path: str) -> None:
-    """Add each child as a question, or say in the report why it was left out."""
-    for child in children:
-        kind, name = child.get("type", ""), child.get("name", "")
-        where = f"{path}{name}"
-        if kind == "group" and name == "meta":
-            continue  # pyxform's own instanceID: not a question
-        if kind == "group":
-            report.warnings.append(f"group '{where}': its questions are shown without the group")
-            _collect(child.get("children", []), report, path=f"{where}/")
-            continue
-        if kind == "repeat":
-            inner = ", ".join(c.get("name", "") for c in child.get("children", []))
-            report.unsupported.append(f"repeat '{where}' (with {inner}): repeats are not rendered")
-            continue
-        if kind not in XLSFORM_TYPES:
-            report.unsupported.append(f"'{where}' of type '{kind}' is not rendered")
-            continue
-        report.questions.append(_question(child, report, where))
-
-
-def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[str, Any]:
-    """Return one question's fields from an XLSForm row."""
-    bind = child.get("bind", {})
-    minimum = maximum = None
-    constraint = bind.get("constraint")
-    if constraint:
-        for part in re.split(r"\s+and\s+", constraint):
-            matched = BOUND.match(part)
-            if matched is None:
-                report.unsupported.append(
-                    f"'{where}': constraint '{constraint}' is not rendered (only bounds such as "
-                    "'. >= 0 and . <= 100' are)"
-                )
-                minimum = maximum = None
-                break
-            operator, number = matched.group(1), float(matched.group(2))
-            if operator.startswith(">"):
-                minimum = number
-            else:
-                maximum = number
-    for name in UNRENDERED_BINDS:
-        if bind.get(name):
-            report.unsupported.append(f"'{where}': {name} '{bind[name]}' is not applied")
-    # Our own optional columns: pyxform keeps columns it does not know on the row.
-    aggregation = str(child.get("aggregation") or "none").strip()
-    if aggregation not in AGGREGATIONS:
-        report.unsupported.append(
-            f"'{where}': aggregation '{aggregation}' is not one of {', '.join(AGGREGATIONS)}; "
-            "the question feeds no public figure"
-        )
-        aggregation = "none"
-    kind = XLSFORM_TYPES[child["type"]]
-    fits = {"sum": NUMERIC_TYPES, "mean": NUMERIC_TYPES, "median": NUMERIC_TYPES}
-    if (aggregation in fits and kind not in fits[aggregation]) or (
-        aggregation == "share_yes" and kind != "boolean"
-    ):
-        report.unsupported.append(
-            f"'{where}': a {kind} question cannot aggregate as '{aggregation}'; "
-            "the question feeds no public figure (use 'count')"
-        )
-        aggregation = "none"
-    label = child.get("label") or child.get("name")
-    if isinstance(label, dict):  # several languages: take the first
-        label = next(iter(label.values()))
-    hint = child.get("hint") or ""
-    if isinstance(hint, dict):
-        hint = next(iter(hint.values()))
-    return {
-        "key": child["name"][:60],
-        "label": str(label)[:300],
-        "help_text": str(hint)[:1000],
-        "type": kind,
-        "minimum": minimum,
-        "maximum": maximum,
-        "required": str(bind.get("required", "")).lower() in {"yes", "true", "true()"},
-        "choices": [
-            {"name": c["name"], "label": _text(c.get("label", c["name"]))}
-            for c in child.get("choices", [])
-        ],
-        "aggregation": aggregation,
-        "unit": str(child.get("unit") or "")[:40],
-    }
-
-
-def _text(value: Any) -> str:
-    return str(next(iter(value.values()))) if isinstance(value, dict) else str(value)
 
 
 def _check_year(year: int) -> None:
@@ -228,7 +91,10 @@ def copy_previous_year(
     ).first()
     if previous is None:
         raise DefinitionError(f"There is no {year - 1} survey to start from.")
-    questions = [_columns(q) for q in survey_questions(session, definition_id=previous.id)]
+    questions = [
+        {**_columns(q), "logic": q.logic}
+        for q in survey_questions(session, definition_id=previous.id)
+    ]
     title = previous.title.replace(str(year - 1), str(year))
     return create_definition(
         session,
@@ -279,11 +145,23 @@ NAME = validate.Regexp(
 )
 
 
+CHOICE_NAME = validate.Regexp(
+    r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+    error="Use letters, digits, _, - and ., starting with a letter, digit or _ (e.g. yes or 1).",
+)
+
+
+def not_formula(text: str) -> None:
+    """Refuse text a spreadsheet would run as a formula when it reaches a public CSV."""
+    if text[:1] in ("=", "+", "@", "\t", "\r") or re.match(r"-[^\d\s]", text):
+        raise ValidationError("Start with a letter or digit, not =, +, - or @ (a formula).")
+
+
 class ChoiceSchema(Strict):
     """One choice of a select question: the stored name and the label members see."""
 
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=60), NAME])
-    label = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=60), CHOICE_NAME])
+    label = fields.String(required=True, validate=[validate.Length(min=1, max=300), not_formula])
 
 
 class QuestionSchema(Strict):

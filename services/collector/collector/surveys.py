@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from collector.changes import record_change
+from collector.expressions import form_errors
 from outcomes.config import Settings
 from outcomes.models import (
     IdempotencyRecord,
@@ -49,6 +50,8 @@ class OpenSurvey:
     questions: tuple[tuple[str, bool], ...]  # (key, numeric) in display order
     submitted: Schema
     draft: Schema
+    # (key, required, logic, choices) of each question with XLSForm rules, in display order.
+    rules: tuple[tuple[str, bool, dict[str, Any], tuple[dict[str, Any], ...]], ...] = ()
 
 
 _open_surveys: dict[tuple[str, int, datetime], OpenSurvey] = {}
@@ -163,6 +166,9 @@ def open_survey_for(session: Session, year: int) -> OpenSurvey:
             questions=tuple((q.key, q.type in STORED_AS_NUMBER) for q in questions),
             submitted=answers_schema(questions),
             draft=answers_schema(questions, partial=True),
+            rules=tuple(
+                (q.key, q.required, q.logic, tuple(q.choices)) for q in questions if q.logic
+            ),
         )
         if len(_open_surveys) >= 64:
             _open_surveys.clear()
@@ -184,6 +190,9 @@ def _write_revision(
             422, "Some answers need correcting.", {"json": {"answers": error.messages}}
         ) from None
     stored = schema.dump(answers)
+    broken = survey.rules and form_errors(survey.rules, stored, submitted=status != "draft")
+    if broken:
+        raise SurveyError(422, "Some answers need correcting.", {"json": {"answers": broken}})
     found = session.execute(LOCK_RESPONSE, {"member_id": user.member_id, "year": year}).first()
     now = utcnow()
     values = {"status": status, "definition_id": survey.definition_id, "updated_at": now}

@@ -45,6 +45,9 @@ class SurveyQuestion(Base):
     required: Mapped[bool] = mapped_column(default=False)
     choices: Mapped[list] = mapped_column(default=list)
     aggregation: Mapped[str] = mapped_column(String(12), default="none")
+    # From an XLSForm: section, relevant/constraint/choice_filter as parsed trees (see
+    # collector.expressions), their messages, default, and labels and hints by language.
+    logic: Mapped[dict] = mapped_column(default=dict, server_default="{}")
 
 
 class SurveyResponse(Base):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from collector.api.common import BEARER, document_errors
@@ -17,10 +18,12 @@ from collector.definitions import (
     DefinitionError,
     QuestionSchema,
     copy_previous_year,
+    create_definition,
     remove_question,
     save_question,
     set_status,
 )
+from collector.xlsform import ImportRefused, parse_xlsform
 from outcomes.models import SurveyDefinition, SurveyQuestion
 from outcomes.queries import survey_questions
 from outcomes.schemas import REPORTING_YEARS, Strict
@@ -33,6 +36,13 @@ class QuestionRecordSchema(QuestionSchema):
 
     id = fields.Integer(dump_only=True)
     position = fields.Integer(dump_only=True)
+    logic = fields.Dict(
+        dump_only=True,
+        metadata={
+            "description": "From an XLSForm: section, relevant / constraint / choice_filter as "
+            "parsed expression trees with their messages, default, labels and hints by language"
+        },
+    )
 
 
 class DefinitionSchema(Schema):
@@ -109,6 +119,85 @@ class Definitions(MethodView):
             session.rollback()
             abort(422, message=str(error), errors={"json": {"year": [str(error)]}})
         return _with_questions(definition)
+
+
+class ImportFormSchema(Schema):
+    """The reporting year and title of a survey imported from an XLSForm."""
+
+    class Meta:
+        unknown = EXCLUDE  # other parts of the multipart form are not ours to refuse
+
+    year = fields.Integer(required=True, validate=REPORTING_YEARS)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class ImportedSchema(DefinitionDetailSchema):
+    """The draft created from an XLSForm, with what the import left out."""
+
+    unsupported = fields.List(fields.String())
+    warnings = fields.List(fields.String())
+
+
+XLSFORM_BODY = {
+    "required": True,
+    "description": "A multipart form: the XLSForm workbook as 'file', with 'year' and 'title'. "
+    "A refused workbook gets a 422 whose errors.report lists every reason.",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "year", "title"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "year": {"type": "integer"},
+                    "title": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+@blp.route("/import")
+class Import(MethodView):
+    """Create a draft definition from an XLSForm workbook."""
+
+    @require("staff")
+    @blp.doc(security=BEARER, requestBody=XLSFORM_BODY)
+    @blp.response(201, ImportedSchema)
+    @document_errors(blp, 401, 403, 413, 422)
+    def post(self) -> dict[str, Any]:
+        """Import an XLSForm as a new draft version of the year; nothing is written if refused."""
+        try:
+            form = ImportFormSchema().load(request.form.to_dict())
+        except ValidationError as invalid:
+            abort(422, message="The import needs correcting.", errors={"form": invalid.messages})
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            abort(422, message="Send the XLSForm workbook as the multipart field 'file'.")
+        session = db()
+        try:
+            report = parse_xlsform(upload.read(), upload.filename)
+            definition = create_definition(
+                session,
+                settings(),
+                year=form["year"],
+                title=form["title"],
+                questions=report.questions,
+                staff=current_user(),
+                source=f"XLSForm {upload.filename}"[:100],
+            )
+        except ImportRefused as refusal:
+            session.rollback()
+            abort(422, message=str(refusal), errors={"report": refusal.lines()})
+        except DefinitionError as error:
+            session.rollback()
+            abort(422, message=str(error))
+        return {
+            **_with_questions(definition),
+            "unsupported": report.unsupported,
+            "warnings": report.warnings,
+        }
 
 
 @blp.route("/<int:definition_id>")

@@ -14,7 +14,14 @@ from collector.surveys import SurveyError, current_response, revision_history, s
 from collector.web.forms import form_values, posted_values, survey_answers
 from collector.web.session import login_required, refuse, web_user
 from outcomes.accounts import create_token, revoke_token, user_tokens
-from outcomes.models import Member, SurveyDefinition, SurveyResponse, SurveyRevision, utcnow
+from outcomes.models import (
+    Member,
+    SurveyDefinition,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyRevision,
+    utcnow,
+)
 from outcomes.queries import open_survey, survey_questions
 
 bp = Blueprint("member", __name__, url_prefix="/member")
@@ -87,17 +94,38 @@ def survey(year: int) -> str | Response | tuple[str, int]:
             return redirect(url_for("member.receipt", year=year))
         values = posted_values(questions, request.form)
     else:
-        values = form_values(found["answers"]) if found else {}
+        values = form_values(found["answers"]) if found else _defaults(questions)
     page = render_template(
         "member/survey.html",
         definition=definition,
         questions=questions,
+        rules=[[q.key, q.required, q.logic or {}, q.choices] for q in questions],
+        languages=_languages(questions),
         response=found,
         values=values,
         errors=errors,
         message=message,
     )
     return (page, 422) if errors or message else page
+
+
+def _defaults(questions: list[SurveyQuestion]) -> dict[str, str | list[str]]:
+    """Return the form's default answers (XLSForm's default column) for a response not begun."""
+    found: dict[str, str | list[str]] = {}
+    for question in questions:
+        default = (question.logic or {}).get("default")
+        if default:  # several choices are space-separated, as in XForms
+            found[question.key] = default.split() if question.type == "select_many" else default
+    return found
+
+
+def _languages(questions: list[SurveyQuestion]) -> list[str]:
+    """Return the languages the questions are labelled in, the one shown by default first."""
+    for question in questions:
+        labels = (question.logic or {}).get("labels")
+        if labels:
+            return sorted(labels, key=lambda language: labels[language] != question.label)
+    return []
 
 
 @bp.get("/surveys/<int:year>/history")

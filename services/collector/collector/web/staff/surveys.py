@@ -12,7 +12,6 @@ from collector.definitions import (
     DefinitionError,
     copy_previous_year,
     create_definition,
-    parse_xlsform,
     question_schema,
     remove_question,
     save_question,
@@ -21,6 +20,7 @@ from collector.definitions import (
 from collector.web.forms import question_data, question_values
 from collector.web.session import login_required, web_user
 from collector.web.staff.common import bp
+from collector.xlsform import LIMITS, ImportRefused, parse_xlsform
 from outcomes.models import AGGREGATIONS, SurveyDefinition, SurveyQuestion
 from outcomes.queries import survey_questions
 
@@ -29,12 +29,7 @@ from outcomes.queries import survey_questions
 @login_required("staff")
 def surveys() -> str:
     """List survey definitions with their status and the actions staff can take."""
-    rows = db().scalars(
-        select(SurveyDefinition).order_by(
-            SurveyDefinition.year.desc(), SurveyDefinition.version.desc()
-        )
-    )
-    return render_template("staff/surveys.html", definitions=list(rows), report=None, error=None)
+    return _surveys_page()
 
 
 @bp.post("/surveys/import")
@@ -56,6 +51,9 @@ def survey_import() -> str | tuple[str, int]:
             staff=web_user(),
             source=f"XLSForm {upload.filename}"[:100],
         )
+    except ImportRefused as refusal:
+        session.rollback()
+        return _surveys_page(error=str(refusal), refusal=refusal.lines()), 422
     except DefinitionError as error:
         session.rollback()
         return _surveys_page(error=str(error)), 422
@@ -212,5 +210,5 @@ def _surveys_page(**context: object) -> str:
             SurveyDefinition.year.desc(), SurveyDefinition.version.desc()
         )
     )
-    context = {"report": None, "error": None, "created": None, **context}
-    return render_template("staff/surveys.html", definitions=list(rows), **context)
+    context = {"report": None, "error": None, "created": None, "refusal": None, **context}
+    return render_template("staff/surveys.html", definitions=list(rows), limits=LIMITS, **context)

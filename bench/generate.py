@@ -256,6 +256,8 @@ class Loader:
                 value = self.last_id[table.name] = self.last_id.get(table.name, 0) + 1
             elif column.default is not None and column.default.is_scalar:
                 value = column.default.arg  # type: ignore[attr-defined]
+            elif column.default is not None and column.default.is_callable:
+                value = column.default.arg(None)  # type: ignore[attr-defined]  # e.g. dict: {}
             elif isinstance(column.type, DateTime) and not column.nullable:
                 value = self.now
             else:

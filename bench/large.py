@@ -87,7 +87,7 @@ def _members(rng: random.Random, count: int) -> Iterator[tuple]:
     for i in range(1, count + 1):
         joined = date(2012, 1, 1) + timedelta(days=rng.randrange(8 * 365))
         yield (
-            i, f"Large member {i}", classes[i % len(classes)], rng.choice(COUNTRIES),
+            i, f"LM-{i:06d}", f"Large member {i}", classes[i % len(classes)], rng.choice(COUNTRIES),
             joined, None, "active", now,
         )  # fmt: skip
 
@@ -97,7 +97,8 @@ def _facilities(rng: random.Random, size: dict[str, int]) -> Iterator[tuple]:
     for i in range(1, size["facilities"] + 1):
         member = 1 + (i - 1) % size["members"]
         yield (
-            i, member, f"Facility {i}", rng.choice(COUNTRIES), rng.randint(5, 3000), None, now
+            i, member, f"LF-{i:07d}", f"Facility {i}", rng.choice(COUNTRIES), rng.randint(5, 3000),
+            None, now,
         )  # fmt: skip
 
 
@@ -159,7 +160,11 @@ def _surveys(loader: Loader, rng: random.Random, size: dict[str, int]) -> None:
         for r in range(responses):
             year_index, member = divmod(r, size["members"])
             final = "submitted" if YEARS[year_index] == OPEN_YEAR and r % 5 < 2 else "accepted"
-            yield (r + 1, member + 1, YEARS[year_index], year_index + 1, final, per_response, now)
+            accepted = per_response if final == "accepted" else None
+            yield (
+                r + 1, member + 1, YEARS[year_index], year_index + 1, final, per_response,
+                accepted, now,
+            )  # fmt: skip
 
     def revision_rows() -> Iterator[tuple]:
         for r in range(responses):

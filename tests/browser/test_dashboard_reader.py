@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from aggregator.build import build_snapshot
+from aggregator.build import build_snapshot, release_if_due
 from dashboard.numbers import format_value
 from outcomes.db import get_engine
 from outcomes.demo import load_demo
@@ -19,10 +19,12 @@ SCIENTIFIC = re.compile(r"\de[+-]\d")
 
 
 def publish_demo(settings, db) -> None:
-    """Load the demo data set and publish a snapshot of it."""
+    """Load the demo data set, build it and release the build."""
     load_demo(db, today=date(2026, 11, 30))
     db.commit()
-    build_snapshot(get_engine(settings.database_url), trigger="test", force=True)
+    engine = get_engine(settings.database_url)
+    built = build_snapshot(engine, trigger="test", force=True)
+    assert release_if_due(engine, snapshot_id=built.snapshot_id, auto_release=True)
 
 
 def own_standard(code: str) -> str | None:

@@ -148,7 +148,7 @@ def test_accepted_current_revisions_only_by_default(collector, db):
     db.execute(
         update(SurveyResponse)
         .where(SurveyResponse.member_id == member.id)
-        .values(status="accepted")
+        .values(status="accepted", accepted_revision=SurveyResponse.current_revision)
     )
     db.commit()
 

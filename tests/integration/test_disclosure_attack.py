@@ -92,6 +92,7 @@ def play_history(db, publish: Callable[[str], None]) -> None:
     late = db.scalars(select(SurveyResponse).where(SurveyResponse.member_id == members["D"].id))
     response = late.one()
     response.status = "accepted"
+    response.accepted_revision = response.current_revision
     db.execute(
         update(SurveyRevision)
         .where(SurveyRevision.response_id == response.id)
@@ -143,7 +144,7 @@ def amend(db, response: SurveyResponse, employees: int) -> None:
                 value_text=answer.value_text,
             )
         )
-    response.current_revision = revision.number
+    response.current_revision = response.accepted_revision = revision.number
     db.flush()
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
-from sqlalchemy.exc import OperationalError
 
 from aggregator.build import build_snapshot, record_failure, wait_for_burst
-from outcomes.db import get_engine, session_scope
+from outcomes.db import get_engine, is_retryable, session_scope
 from outcomes.models import utcnow
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, pending_outbox
 
@@ -21,38 +22,102 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class RetryableDatabaseError(Exception):
+    """A run stopped by a database error that says "try again": not a failed run."""
+
+
+class ProgressReporter:
+    """Send a run's latest progress from its own thread: the publish lock never waits on Redis."""
+
+    def __init__(self, send: Callable[[int, str], None], *, deadline: float) -> None:
+        self._send = send
+        self._deadline = deadline
+        self._latest: tuple[int, str] | None = None
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+        self._thread.start()
+
+    def __call__(self, percent: int, step: str) -> None:
+        """Note the run's progress; only the latest is sent, so reports never queue up."""
+        self._latest = (percent, step)
+        self._wake.set()
+
+    def close(self) -> None:
+        """Send what is left and stop, waiting at most one Redis deadline."""
+        self._closed = True
+        self._wake.set()
+        # Joined so a late report cannot overwrite the run's final state in the result backend.
+        self._thread.join(timeout=self._deadline)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            latest, self._latest = self._latest, None
+            if latest is not None:
+                try:
+                    self._send(*latest)
+                except Exception:
+                    # Progress lives in Redis and is only for people watching. Without this, a
+                    # Redis outage mid-run aborted the build and recorded a failed snapshot (F4).
+                    log.warning("could not report progress %s", latest, exc_info=True)
+            if self._closed and self._latest is None:
+                return
+
+
 def register(app: OutcomesCelery) -> None:
     """Register the aggregator's tasks on a Celery app."""
     settings = app.settings
 
+    # The aggregator's sessions end soon after it is cut off and wait a bounded time for locks.
+    timeouts = settings.aggregator_database_timeouts
+
     # shared=False: a task bound to this app's settings must not join other apps in the process.
-    # A database that is briefly unreachable (restart, failover) is retried with backoff.
+    # A database that is briefly unreachable (restart, failover, a cut network), a publish lock
+    # not granted in time or a session ended by the server are retried with backoff; once the
+    # retries run out, the outbox sweep sends the same rows again.
     @app.task(
         name=AGGREGATE_TASK,
         bind=True,
         shared=False,
-        autoretry_for=(OperationalError,),
+        autoretry_for=(RetryableDatabaseError,),
         retry_backoff=2,
-        retry_backoff_max=60,
-        max_retries=5,
+        retry_backoff_max=30,
+        max_retries=10,
     )
     def aggregate(
         self: Task, trigger: str = "outbox", requested_by: int | None = None, force: bool = False
     ) -> dict[str, Any]:
         """Publish a snapshot of everything pending in the outbox (or everything, if forced)."""
+        job, request, backend = self.request.id, self.request, self.backend
+
+        def send(percent: int, step: str) -> None:
+            meta = {"percent": percent, "step": step}
+            backend.store_result(job, meta, "PROGRESS", request=request)
+
+        reporter = ProgressReporter(send, deadline=settings.redis_socket_timeout)
 
         def progress(percent: int, step: str) -> None:
-            if self.request.id:
-                try:
-                    self.update_state(state="PROGRESS", meta={"percent": percent, "step": step})
-                except Exception:
-                    # Progress lives in Redis and is only for people watching. Without this, a
-                    # Redis outage mid-run aborted the build and recorded a failed snapshot (F4).
-                    log.warning("could not report progress of %s", self.request.id, exc_info=True)
+            if job:
+                reporter(percent, step)
             if settings.aggregation_step_delay:
                 time.sleep(settings.aggregation_step_delay)
 
-        engine = get_engine(settings.database_url)
+        try:
+            return _aggregate(self, trigger, requested_by, force, progress)
+        except Exception as error:
+            if is_retryable(error):
+                raise RetryableDatabaseError(repr(error)) from error
+            raise
+        finally:
+            reporter.close()
+
+    def _aggregate(
+        self: Task, trigger: str, requested_by: int | None, force: bool, progress: Any
+    ) -> dict[str, Any]:
+        """Run one aggregation; failures that retrying cannot fix are recorded."""
+        engine = get_engine(settings.database_url, timeouts)
         if (self.request.delivery_info or {}).get("redelivered"):
             # acks_late handed this run back: the delivery before it stopped without publishing.
             _record_failure(
@@ -72,12 +137,9 @@ def register(app: OutcomesCelery) -> None:
                 threshold=settings.suppression_threshold,
                 progress=progress,
             )
-        except OperationalError as error:
-            if self.request.retries >= self.max_retries:
-                _record_failure(engine, trigger, requested_by, repr(error))
-            raise
         except Exception as error:
-            _record_failure(engine, trigger, requested_by, repr(error))
+            if not is_retryable(error):
+                _record_failure(engine, trigger, requested_by, repr(error))
             raise
         return {
             "snapshot_id": result.snapshot_id,
@@ -90,7 +152,7 @@ def register(app: OutcomesCelery) -> None:
     def sweep_outbox() -> int:
         """Enqueue a run for outbox rows that waited longer than one sweep interval."""
         cutoff = utcnow() - timedelta(seconds=settings.outbox_sweep_seconds)
-        with session_scope(settings.database_url) as session:
+        with session_scope(settings.database_url, timeouts=timeouts) as session:
             waiting = pending_outbox(session, older_than=cutoff)
         if waiting:
             log.info("outbox sweep: %d rows waiting, enqueueing a run", len(waiting))

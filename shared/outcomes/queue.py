@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -70,17 +71,42 @@ def producer(settings: Settings) -> Celery:
 
 
 class _Sender:
-    """A send-only Celery client that stops trying for a while after the broker failed it."""
+    """A send-only Celery client that never keeps a request waiting on a slow or failing broker."""
+
+    # How long a request waits for its send; a send still going on after this goes on alone.
+    WAIT = 1.0
 
     def __init__(self, settings: Settings) -> None:
         self.app = Celery("outcomes-sender")
         # No result backend: with Redis's, every send_task first subscribes to the run's result
         # channel (one more network call per request, and a subscription kept for ever).
         self.app.conf.update(celery_config(settings), result_backend=None)
-        # While the broker is unreachable every send would wait out the connect timeout; the
-        # outbox sweep sends what was skipped meanwhile, so requests skip the broker for a sweep.
+        # One thread sends, so a request waits WAIT at most, and while a send hangs or after one
+        # failed, requests skip the broker for an outbox sweep interval: the sweep sends their rows.
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
         self.pause = float(settings.outbox_sweep_seconds)
         self.paused_until = 0.0
+        self.slow: Future[bool] | None = None
+
+    def send(self, job_id: str, kwargs: dict[str, Any]) -> bool:
+        """Send a run, or say it was not sent (the broker is failing, slow, or this send was)."""
+        if time.monotonic() < self.paused_until or (self.slow and not self.slow.done()):
+            return False
+        future = self.pool.submit(self._send, job_id, kwargs)
+        try:
+            return future.result(timeout=self.WAIT)
+        except TimeoutError:
+            self.slow = future
+            return False
+
+    def _send(self, job_id: str, kwargs: dict[str, Any]) -> bool:
+        try:
+            self.app.send_task(AGGREGATE_TASK, kwargs=kwargs, task_id=job_id)
+        except Exception:  # any broker failure: the row stays pending and the sweep picks it up
+            self.paused_until = time.monotonic() + self.pause
+            log.warning("could not enqueue job %s; the sweep will retry", job_id, exc_info=True)
+            return False
+        return True
 
 
 @lru_cache(maxsize=8)
@@ -102,20 +128,8 @@ def request_aggregation(
 
 def enqueue(settings: Settings, row: Outbox) -> bool:
     """Send the run for a committed outbox row; the periodic sweep retries if the broker is down."""
-    sender = _sender(settings)
-    if time.monotonic() < sender.paused_until:
-        return False
-    try:
-        sender.app.send_task(
-            AGGREGATE_TASK,
-            kwargs={"trigger": row.reason, "requested_by": row.requested_by},
-            task_id=row.job_id,
-        )
-    except Exception:  # any broker failure: the row stays pending and the sweep picks it up
-        sender.paused_until = time.monotonic() + sender.pause
-        log.warning("could not enqueue outbox row %s; the sweep will retry", row.id, exc_info=True)
-        return False
-    return True
+    kwargs = {"trigger": row.reason, "requested_by": row.requested_by}
+    return _sender(settings).send(row.job_id, kwargs)
 
 
 def pending_outbox(session: Session, *, older_than: datetime | None = None) -> list[str]:

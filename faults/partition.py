@@ -527,3 +527,84 @@ def summary_table(outcomes: list[Outcome]) -> str:
     )
     rule = "|---|---:|---:|---:|---:|" + "---|" * len(INVARIANTS) + "---:|"
     return "\n".join([head, rule, *(summary_line(o) for o in outcomes)])
+
+
+# Scale-out -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """What one deployment published under the load."""
+
+    worker_hosts: int
+    seconds: float
+    acks: int
+    snapshots: int
+    freshness: list[float]  # seconds from each outbox row's commit to its publication
+
+    def line(self) -> str:
+        """Return one row of the scale-out table."""
+        fresh = sorted(self.freshness) or [0.0]
+        median, p95 = fresh[len(fresh) // 2], fresh[min(len(fresh) - 1, int(0.95 * len(fresh)))]
+        rate, per_minute = self.acks / self.seconds, 60 * self.snapshots / self.seconds
+        return f"| {self.worker_hosts} | {rate:.1f} | {per_minute:.1f} | {median:.2f} | {p95:.2f} |"
+
+
+def measure_scale_out(
+    *, seconds: float = 60.0, scale: int = 1, submitters: int = 6, work: Path | None = None
+) -> list[Throughput]:
+    """Run the same load against one worker host, then two: snapshots per minute, freshness."""
+    work = work or Path(tempfile.mkdtemp(prefix="outcomes-scale-out-"))
+    found = []
+    for count in (1, 2):
+        where = work / f"{count}-workers"
+        where.mkdir(parents=True, exist_ok=True)
+        with cluster(where, workers=count) as running:
+            url = running.observer_url
+            with session_scope(url) as session:
+                load_scaled(session, scale=scale)
+                accounts = make_members_with_tokens(session, count=12)
+                staff = make_staff_token(session)
+            log = ClientLog(where / "client-log.jsonl")
+            load = Load(
+                running.collector_url,
+                members=accounts,
+                staff=staff,
+                log=log,
+                database_url=url,
+                rng=random.Random(count),
+                submitters=submitters,
+            )
+            if wait_recovered(load, url, time.monotonic())[0] is None:
+                raise RuntimeError(f"nothing published; logs in {where}")
+            mark = Mark.now(url, log)
+            load.start()
+            time.sleep(seconds)
+            load.stop()
+            took = seconds
+            with get_engine(url).connect() as conn:
+                snapshots = conn.scalar(
+                    text("SELECT count(*) FROM snapshot WHERE status = 'published' AND id > :m"),
+                    {"m": mark.snapshot},
+                )
+                lags = conn.scalars(
+                    text(
+                        "SELECT extract(epoch FROM o.processed_at - o.created_at) FROM outbox o"
+                        " JOIN snapshot s ON s.id = o.snapshot_id WHERE s.id > :m"
+                    ),
+                    {"m": mark.snapshot},
+                ).all()
+            acks = len(log.of("ack", mark.log))
+            found.append(
+                Throughput(count, took, acks, int(snapshots or 0), [float(x) for x in lags])
+            )
+    return found
+
+
+def scale_out_table(rows: list[Throughput]) -> str:
+    """Return the scale-out measurement in Markdown."""
+    head = (
+        "| worker hosts | acks/s | snapshots/min | freshness median s | freshness p95 s |\n"
+        "|---:|---:|---:|---:|---:|"
+    )
+    return "\n".join([head, *(row.line() for row in rows)])

@@ -310,6 +310,7 @@ class Env:
     cluster: Cluster
     load: Load
     hold: float
+    round: int = 0
 
     @property
     def hosts(self) -> dict[str, Host]:
@@ -342,8 +343,7 @@ def p2_cut_from_redis(env: Env) -> str:
 def p3_cut_from_postgres(env: Env) -> str:
     """Cut a worker off from PostgreSQL only: alternately while holding and while waiting."""
     w0, url = env.hosts["w0"], env.cluster.observer_url
-    env.load.rng.random()
-    if env.load.rng.random() < 0.5:
+    if env.round % 2 == 0:
         held = _holding(env, w0)
         w0.cut(env.hosts["db"], port=5432)
         return "cut from PostgreSQL while holding" if held else "cut from PostgreSQL"
@@ -423,7 +423,8 @@ def run_partition(code: str, env: Env, log: ClientLog, *, rounds: int) -> Outcom
     outcome = Outcome(code)
     url = env.cluster.observer_url
     _title, inject = FAULTS[code]
-    for _ in range(rounds):
+    for number in range(rounds):
+        env.round = number
         mark = Mark.now(url, log)
         env.load.start()
         time.sleep(1)

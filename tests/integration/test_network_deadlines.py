@@ -12,7 +12,7 @@ import redis
 from sqlalchemy import select, text
 
 from aggregator.build import build_snapshot, publisher
-from aggregator.tasks import ProgressReporter
+from aggregator.progress import ProgressReporter
 from outcomes.config import DatabaseTimeouts
 from outcomes.db import get_engine, is_retryable
 from outcomes.models import Outbox, Snapshot

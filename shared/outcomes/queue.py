@@ -32,8 +32,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_timeout": settings.redis_socket_timeout,
         "socket_keepalive": True,
     }
+    redis_broker = settings.broker_url.startswith("redis://")
     return {
         "broker_url": settings.broker_url,
+        # A worker cut off from Redis while it acknowledges a run must take new work once the
+        # network heals (outcomes.broker).
+        "broker_transport": "outcomes.broker:Transport" if redis_broker else None,
         "result_backend": settings.backend_url,
         "task_default_queue": settings.queue_name,
         "task_serializer": "json",

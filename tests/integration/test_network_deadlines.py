@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from kombu import Connection
+from kombu.simple import SimpleQueue
 from sqlalchemy import select, text
 
 from aggregator.build import build_snapshot, publisher
@@ -17,6 +19,7 @@ from outcomes.config import DatabaseTimeouts
 from outcomes.db import get_engine, is_retryable
 from outcomes.models import Outbox, Snapshot
 from outcomes.queue import enqueue, producer, request_aggregation
+from outcomes.runner import start_embedded_redis
 from tests.conftest import wait_for
 from tests.factories import make_certificate, make_member
 from tests.integration.test_aggregation_triggers import start_worker, stop
@@ -166,3 +169,26 @@ def test_a_send_subscribes_to_no_result(settings, db):
         assert client.pubsub_numsub(channel) == [(channel.encode(), 0)]
     finally:
         client.delete(unread.queue_name)
+
+
+def test_a_worker_whose_ack_does_not_reach_redis_takes_new_work(tmp_path):
+    # A Redis of its own, to take away between fetching a message and acknowledging it.
+    server, url = start_embedded_redis(tmp_path)
+    try:
+        options = {"socket_timeout": 1, "socket_connect_timeout": 1}
+        transport = "outcomes.broker:Transport"
+        with Connection(url, transport=transport, transport_options=options) as conn:
+            channel = conn.channel()
+            channel.basic_qos(0, 1, False)  # prefetch 1, as the workers run
+            queue = SimpleQueue(channel, "acks")
+            queue.put({"run": 1})
+            message = queue.get(timeout=5)
+            assert not channel.qos.can_consume()
+            server.terminate()
+            server.wait()
+            with pytest.raises(redis.ConnectionError):
+                message.ack()
+            assert channel.qos.can_consume()
+    finally:
+        server.terminate()
+        server.wait()

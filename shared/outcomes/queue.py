@@ -93,15 +93,15 @@ class _Sender:
         self.slow: Future[bool] | None = None
 
     def send(self, job_id: str, kwargs: dict[str, Any]) -> bool:
-        """Send a run, or say it was not sent (the broker is failing, slow, or this send was)."""
+        """Send a run; False if it was skipped or failed, True if it was sent or is being sent."""
         if time.monotonic() < self.paused_until or (self.slow and not self.slow.done()):
             return False
         future = self.pool.submit(self._send, job_id, kwargs)
         try:
             return future.result(timeout=self.WAIT)
-        except TimeoutError:
+        except TimeoutError:  # it goes on alone; if it fails, the sweep sends the row
             self.slow = future
-            return False
+            return True
 
     def _send(self, job_id: str, kwargs: dict[str, Any]) -> bool:
         try:

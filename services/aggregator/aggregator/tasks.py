@@ -53,7 +53,8 @@ def register(app: OutcomesCelery) -> None:
 
         def send(percent: int, step: str) -> None:
             meta = {"percent": percent, "step": step}
-            backend.store_result(job, meta, "PROGRESS", request=request)
+            # Not retried: a later report replaces it, and a late one must not follow the result.
+            backend.store_result(job, meta, "PROGRESS", request=request, max_retries=0)
 
         reporter = ProgressReporter(send, deadline=settings.redis_socket_timeout)
 

@@ -63,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         busy=args.busy,
         report=report,
     )
-    table = summary_table(outcomes)
+    tables = [summary_table(outcomes)] if outcomes else []
     if splits:
         parted = partition.run_partitions(splits, rounds=args.rounds, hold=args.hold, report=report)
-        table += "\n\n" + partition.summary_table(parted)
+        tables.append(partition.summary_table(parted))
         outcomes += parted
+    table = "\n\n".join(tables)
     took = time.monotonic() - started
     print(f"\n{table}\n\nseed {args.seed}, {took:.0f} s", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

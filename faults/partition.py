@@ -465,6 +465,30 @@ def run_partition(code: str, env: Env, log: ClientLog, *, rounds: int) -> Outcom
     return outcome
 
 
+def loaded(
+    running: Cluster, *, scale: int, members: int, submitters: int = 3
+) -> tuple[Load, ClientLog]:
+    """Load the data set and accounts, and return the client load once a first run published."""
+    url = running.observer_url
+    with session_scope(url) as session:
+        load_scaled(session, scale=scale)
+        accounts = make_members_with_tokens(session, count=members)
+        staff = make_staff_token(session)
+    log = ClientLog(running.work / "client-log.jsonl")
+    load = Load(
+        running.collector_url,
+        members=accounts,
+        staff=staff,
+        log=log,
+        database_url=url,
+        rng=random.Random(0),
+        submitters=submitters,
+    )
+    if wait_recovered(load, url, time.monotonic())[0] is None:
+        raise RuntimeError(f"the partitioned stack published nothing; logs in {running.work}")
+    return load, log
+
+
 def run_partitions(
     codes: list[str],
     *,
@@ -479,23 +503,7 @@ def run_partitions(
     work = work or Path(tempfile.mkdtemp(prefix="outcomes-partition-"))
     report(f"starting the partitioned hosts in {work}")
     with cluster(work) as running:
-        url = running.observer_url
-        with session_scope(url) as session:
-            load_scaled(session, scale=scale)
-            accounts = make_members_with_tokens(session, count=members)
-            staff = make_staff_token(session)
-        log = ClientLog(work / "client-log.jsonl")
-        load = Load(
-            running.collector_url,
-            members=accounts,
-            staff=staff,
-            log=log,
-            database_url=url,
-            rng=random.Random(0),
-        )
-        first, _ = wait_recovered(load, url, time.monotonic())
-        if first is None:
-            raise RuntimeError(f"the partitioned stack published nothing; logs in {work}")
+        load, log = loaded(running, scale=scale, members=members)
         outcomes = []
         for code in codes:
             report(f"{code} {FAULTS[code][0]}: {rounds} rounds, {hold:.0f} s each")
@@ -559,23 +567,8 @@ def measure_scale_out(
         where = work / f"{count}-workers"
         where.mkdir(parents=True, exist_ok=True)
         with cluster(where, workers=count) as running:
+            load, log = loaded(running, scale=scale, members=12, submitters=submitters)
             url = running.observer_url
-            with session_scope(url) as session:
-                load_scaled(session, scale=scale)
-                accounts = make_members_with_tokens(session, count=12)
-                staff = make_staff_token(session)
-            log = ClientLog(where / "client-log.jsonl")
-            load = Load(
-                running.collector_url,
-                members=accounts,
-                staff=staff,
-                log=log,
-                database_url=url,
-                rng=random.Random(count),
-                submitters=submitters,
-            )
-            if wait_recovered(load, url, time.monotonic())[0] is None:
-                raise RuntimeError(f"nothing published; logs in {where}")
             mark = Mark.now(url, log)
             load.start()
             time.sleep(seconds)

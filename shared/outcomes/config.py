@@ -132,7 +132,6 @@ class Settings:
                     "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
                 )
             secret_key = _embedded_secret(data_dir)
-        collector_port = _int(env, "COLLECTOR_PORT", 8000)
         db = DatabaseTimeouts
         database_timeouts = DatabaseTimeouts(
             connect=_int(env, "DATABASE_CONNECT_TIMEOUT", db.connect),
@@ -144,6 +143,7 @@ class Settings:
         lock_timeout = _float(env, "AGGREGATOR_LOCK_TIMEOUT", cls.aggregator_lock_timeout)
         idle_default = cls.aggregator_idle_in_transaction_timeout
         idle_timeout = _float(env, "AGGREGATOR_IDLE_IN_TRANSACTION_TIMEOUT", idle_default)
+        collector_port = _int(env, "COLLECTOR_PORT", 8000)
         return cls(
             database_url=database_url,
             data_dir=data_dir,

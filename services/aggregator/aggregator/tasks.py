@@ -64,31 +64,18 @@ def register(app: OutcomesCelery) -> None:
             if settings.aggregation_step_delay:
                 time.sleep(settings.aggregation_step_delay)
 
-        try:
-            return _aggregate(self, trigger, requested_by, force, progress)
-        except Exception as error:
-            if is_retryable(error):
-                raise RetryableDatabaseError(repr(error)) from error
-            raise
-        finally:
-            reporter.close()
-
-    def _aggregate(
-        self: Task, trigger: str, requested_by: int | None, force: bool, progress: Any
-    ) -> dict[str, Any]:
-        """Run one aggregation; failures that retrying cannot fix are recorded."""
         engine = get_engine(settings.database_url, timeouts)
-        if (self.request.delivery_info or {}).get("redelivered"):
-            # acks_late handed this run back: the delivery before it stopped without publishing.
-            _record_failure(
-                engine,
-                trigger,
-                requested_by,
-                f"job {self.request.id} stopped before publishing (worker lost); redone",
-            )
-        if not force:
-            wait_for_burst(engine, seconds=settings.aggregation_debounce_seconds)
         try:
+            if (self.request.delivery_info or {}).get("redelivered"):
+                # acks_late handed this run back: the delivery before it stopped unpublished.
+                _record_failure(
+                    engine,
+                    trigger,
+                    requested_by,
+                    f"job {self.request.id} stopped before publishing (worker lost); redone",
+                )
+            if not force:
+                wait_for_burst(engine, seconds=settings.aggregation_debounce_seconds)
             result = build_snapshot(
                 engine,
                 trigger=trigger,
@@ -98,9 +85,12 @@ def register(app: OutcomesCelery) -> None:
                 progress=progress,
             )
         except Exception as error:
-            if not is_retryable(error):
-                _record_failure(engine, trigger, requested_by, repr(error))
+            if is_retryable(error):  # not a failed run: retried, and the sweep sends it again
+                raise RetryableDatabaseError(repr(error)) from error
+            _record_failure(engine, trigger, requested_by, repr(error))
             raise
+        finally:
+            reporter.close()
         return {
             "snapshot_id": result.snapshot_id,
             "built": result.built,

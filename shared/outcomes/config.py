@@ -67,16 +67,45 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
 
 
 @dataclass(frozen=True)
+class DatabaseTimeouts:
+    """Deadlines on database connections, so a session ends soon after its client is gone."""
+
+    # Seconds to open a connection.
+    connect: int = 5
+    # TCP keepalives at both ends: probes after this many idle seconds, every interval, and the
+    # connection is dropped after count unanswered ones (idle + interval * count: 25 s).
+    keepalive_idle: int = 10
+    keepalive_interval: int = 5
+    keepalive_count: int = 3
+    # Seconds sent data may stay unacknowledged before the connection is dropped.
+    tcp_user: int = 20
+    # Seconds a statement waits for a lock (SQLite: for the write lock); 0 = PostgreSQL's no limit,
+    # SQLite's 30 s.
+    lock: float = 0.0
+    # Seconds a session may sit idle inside a transaction before PostgreSQL ends it; 0 = no limit.
+    idle_in_transaction: float = 0.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of every service, built once at start-up."""
 
     # Storage
     database_url: str
     data_dir: Path = Path("var")
+    # Deadlines on every database connection, and the aggregator's session limits: a publisher
+    # waits this long for the publish lock, and a cut-off publisher's session ends after this long
+    # idle in its transaction (README "Network faults between machines").
+    database_timeouts: DatabaseTimeouts = DatabaseTimeouts()
+    aggregator_lock_timeout: float = 15.0
+    aggregator_idle_in_transaction_timeout: float = 30.0
     # Messaging: the Celery broker and result backend (Redis in production)
     broker_url: str = "redis://127.0.0.1:6399/0"
     result_backend: str | None = None
     queue_name: str = "outcomes"
+    # Seconds to connect to Redis, and to wait for any one of its answers.
+    redis_connect_timeout: float = 3.0
+    redis_socket_timeout: float = 5.0
     # Security
     secret_key: str = field(default="", repr=False)
     secure_cookies: bool = False
@@ -105,6 +134,15 @@ class Settings:
     embedded: bool = False
 
     @property
+    def aggregator_database_timeouts(self) -> DatabaseTimeouts:
+        """Return the deadlines of the aggregator's connections, with its session limits."""
+        return replace(
+            self.database_timeouts,
+            lock=self.aggregator_lock_timeout,
+            idle_in_transaction=self.aggregator_idle_in_transaction_timeout,
+        )
+
+    @property
     def backend_url(self) -> str:
         """Return where Celery keeps task state and progress."""
         return self.result_backend or self.broker_url
@@ -126,14 +164,30 @@ class Settings:
                     "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
                 )
             secret_key = _embedded_secret(data_dir)
+        db = DatabaseTimeouts
+        database_timeouts = DatabaseTimeouts(
+            connect=_int(env, "DATABASE_CONNECT_TIMEOUT", db.connect),
+            keepalive_idle=_int(env, "DATABASE_KEEPALIVE_IDLE", db.keepalive_idle),
+            keepalive_interval=_int(env, "DATABASE_KEEPALIVE_INTERVAL", db.keepalive_interval),
+            keepalive_count=_int(env, "DATABASE_KEEPALIVE_COUNT", db.keepalive_count),
+            tcp_user=_int(env, "DATABASE_TCP_USER_TIMEOUT", db.tcp_user),
+        )
+        lock_timeout = _float(env, "AGGREGATOR_LOCK_TIMEOUT", cls.aggregator_lock_timeout)
+        idle_default = cls.aggregator_idle_in_transaction_timeout
+        idle_timeout = _float(env, "AGGREGATOR_IDLE_IN_TRANSACTION_TIMEOUT", idle_default)
         collector_port = _int(env, "COLLECTOR_PORT", 8000)
         dashboard_port = _int(env, "DASHBOARD_PORT", 8050)
         return cls(
             database_url=database_url,
             data_dir=data_dir,
+            database_timeouts=database_timeouts,
+            aggregator_lock_timeout=lock_timeout,
+            aggregator_idle_in_transaction_timeout=idle_timeout,
             broker_url=env.get("BROKER_URL") or env.get("REDIS_URL") or cls.broker_url,
             result_backend=env.get("RESULT_BACKEND") or None,
             queue_name=env.get("CELERY_QUEUE") or cls.queue_name,
+            redis_connect_timeout=_float(env, "REDIS_CONNECT_TIMEOUT", cls.redis_connect_timeout),
+            redis_socket_timeout=_float(env, "REDIS_SOCKET_TIMEOUT", cls.redis_socket_timeout),
             secret_key=secret_key,
             # HTTPS-only cookies unless told otherwise: `outcomes run` (local development) is.
             secure_cookies=_flag(env, "SECURE_COOKIES", True),

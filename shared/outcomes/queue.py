@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -23,8 +25,19 @@ SWEEP_TASK = "outcomes.sweep_outbox"
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Return the Celery configuration every process of the system uses."""
     transport = {"visibility_timeout": settings.aggregation_visibility_timeout}
+    # Every Redis call has a deadline: without one a publish or progress report waits forever on a
+    # connection the network dropped silently (kombu's redis transport docs, "socket_timeout").
+    deadlines = {
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+        "socket_keepalive": True,
+    }
+    redis_broker = settings.broker_url.startswith("redis://")
     return {
         "broker_url": settings.broker_url,
+        # A worker cut off from Redis while it acknowledges a run must take new work once the
+        # network heals (outcomes.broker).
+        "broker_transport": "outcomes.broker:Transport" if redis_broker else None,
         "result_backend": settings.backend_url,
         "task_default_queue": settings.queue_name,
         "task_serializer": "json",
@@ -40,8 +53,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         # Redis redelivers an unacknowledged run after this many seconds; it must exceed the
         # longest aggregation, and both transports need it (celery issues #9339, #7651).
-        "broker_transport_options": transport,
-        "result_backend_transport_options": transport,
+        "broker_transport_options": {**transport, **deadlines},
+        # The result backend retries a lost connection 20 times by default (minutes when cut off).
+        "result_backend_transport_options": {**transport, "retry_policy": {"max_retries": 2}},
+        "redis_socket_connect_timeout": settings.redis_connect_timeout,
+        "redis_socket_timeout": settings.redis_socket_timeout,
+        "redis_socket_keepalive": True,
+        "broker_connection_timeout": settings.redis_connect_timeout,
         "broker_connection_retry_on_startup": True,
         # A broker outage must not hang a request: the outbox row keeps the work safe.
         "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
@@ -50,10 +68,55 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 @lru_cache(maxsize=8)
 def producer(settings: Settings) -> Celery:
-    """Return a Celery client that only sends tasks by name (it imports no aggregator code)."""
+    """Return a Celery client that reads task state by job id (it imports no aggregator code)."""
     app = Celery("outcomes-producer")
     app.conf.update(celery_config(settings))
     return app
+
+
+class _Sender:
+    """A send-only Celery client that never keeps a request waiting on a slow or failing broker."""
+
+    # How long a request waits for its send; a send still going on after this goes on alone.
+    WAIT = 1.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = Celery("outcomes-sender")
+        # No result backend: with Redis's, every send_task first subscribes to the run's result
+        # channel (one more network call per request, and a subscription kept for ever).
+        self.app.conf.update(celery_config(settings), result_backend=None)
+        # One thread sends, so a request waits WAIT at most, and while a send hangs or after one
+        # failed, requests skip the broker for an outbox sweep interval: the sweep sends their rows.
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enqueue")
+        self.pause = float(settings.outbox_sweep_seconds)
+        self.paused_until = 0.0
+        self.slow: Future[bool] | None = None
+
+    def send(self, job_id: str, kwargs: dict[str, Any]) -> bool:
+        """Send a run; False if it was skipped or failed, True if it was sent or is being sent."""
+        if time.monotonic() < self.paused_until or (self.slow and not self.slow.done()):
+            return False
+        future = self.pool.submit(self._send, job_id, kwargs)
+        try:
+            return future.result(timeout=self.WAIT)
+        except TimeoutError:  # it goes on alone; if it fails, the sweep sends the row
+            self.slow = future
+            return True
+
+    def _send(self, job_id: str, kwargs: dict[str, Any]) -> bool:
+        try:
+            self.app.send_task(AGGREGATE_TASK, kwargs=kwargs, task_id=job_id)
+        except Exception:  # any broker failure: the row stays pending and the sweep picks it up
+            self.paused_until = time.monotonic() + self.pause
+            log.warning("could not enqueue job %s; the sweep will retry", job_id, exc_info=True)
+            return False
+        return True
+
+
+@lru_cache(maxsize=8)
+def _sender(settings: Settings) -> _Sender:
+    """Return the process's send-only client for these settings."""
+    return _Sender(settings)
 
 
 def request_aggregation(
@@ -69,16 +132,8 @@ def request_aggregation(
 
 def enqueue(settings: Settings, row: Outbox) -> bool:
     """Send the run for a committed outbox row; the periodic sweep retries if the broker is down."""
-    try:
-        producer(settings).send_task(
-            AGGREGATE_TASK,
-            kwargs={"trigger": row.reason, "requested_by": row.requested_by},
-            task_id=row.job_id,
-        )
-    except Exception:  # any broker failure: the row stays pending and the sweep picks it up
-        log.warning("could not enqueue outbox row %s; the sweep will retry", row.id, exc_info=True)
-        return False
-    return True
+    kwargs = {"trigger": row.reason, "requested_by": row.requested_by}
+    return _sender(settings).send(row.job_id, kwargs)
 
 
 def pending_outbox(session: Session, *, older_than: datetime | None = None) -> list[str]:

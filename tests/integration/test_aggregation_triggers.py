@@ -123,12 +123,12 @@ def test_a_worker_killed_mid_run_leaves_the_snapshot_and_the_run_is_redone(setti
 
 
 def test_the_aggregate_task_retries_database_outages_and_beat_rebuilds_nightly(settings):
-    from sqlalchemy.exc import OperationalError
+    from aggregator.tasks import RetryableDatabaseError
 
     app = create_celery(settings)
 
     task = app.tasks[AGGREGATE_TASK]
-    assert OperationalError in task.autoretry_for and task.max_retries == 5
+    assert RetryableDatabaseError in task.autoretry_for and task.max_retries == 10
     nightly = app.conf.beat_schedule["nightly-rebuild"]
     assert nightly["task"] == AGGREGATE_TASK and nightly["kwargs"]["force"] is True
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost

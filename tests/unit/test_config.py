@@ -33,6 +33,27 @@ def test_ports_and_broker_come_from_the_environment(tmp_path: Path):
     assert settings.broker_url == "redis://cache:6379/2"
 
 
+def test_network_deadlines_come_from_the_environment_and_only_the_aggregator_limits_sessions(
+    tmp_path: Path,
+):
+    settings = Settings.from_env(
+        {
+            "OUTCOMES_DATA_DIR": str(tmp_path),
+            "DATABASE_TCP_USER_TIMEOUT": "7",
+            "AGGREGATOR_LOCK_TIMEOUT": "2.5",
+            "REDIS_SOCKET_TIMEOUT": "1.5",
+        }
+    )
+    assert settings.database_timeouts.tcp_user == 7
+    assert (settings.database_timeouts.lock, settings.database_timeouts.idle_in_transaction) == (
+        0,
+        0,
+    )
+    aggregator = settings.aggregator_database_timeouts
+    assert (aggregator.tcp_user, aggregator.lock, aggregator.idle_in_transaction) == (7, 2.5, 30)
+    assert settings.redis_socket_timeout == 1.5
+
+
 def test_a_malformed_number_names_the_variable(tmp_path: Path):
     with pytest.raises(ConfigError, match="COLLECTOR_PORT must be a whole number"):
         Settings.from_env({"OUTCOMES_DATA_DIR": str(tmp_path), "COLLECTOR_PORT": "eighty"})

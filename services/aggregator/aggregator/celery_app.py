@@ -21,6 +21,10 @@ def create_celery(settings: Settings) -> OutcomesCelery:
     app = OutcomesCelery("aggregator")
     app.settings = settings
     app.conf.update(celery_config(settings))
+    # A worker whose Redis is cut off keeps trying to record a run's outcome until it is back:
+    # a failure to record it left the run unacknowledged, and the worker (prefetch 1) never took
+    # another (found by the partition faults). Only the worker waits so; the collector never does.
+    app.conf.result_backend_always_retry = True
     app.conf.beat_schedule = {
         "sweep-outbox": {"task": SWEEP_TASK, "schedule": float(settings.outbox_sweep_seconds)},
         "nightly-rebuild": {

@@ -8,10 +8,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
-from sqlalchemy.exc import OperationalError
 
 from aggregator.build import build_snapshot, record_failure, release_if_due, wait_for_burst
-from outcomes.db import get_engine, session_scope
+from aggregator.progress import ProgressReporter
+from outcomes.db import get_engine, is_retryable, session_scope
 from outcomes.models import utcnow
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, pending_outbox
 
@@ -21,49 +21,61 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class RetryableDatabaseError(Exception):
+    """A run stopped by a database error that says "try again": not a failed run."""
+
+
 def register(app: OutcomesCelery) -> None:
     """Register the aggregator's tasks on a Celery app."""
     settings = app.settings
 
+    # The aggregator's sessions end soon after it is cut off and wait a bounded time for locks.
+    timeouts = settings.aggregator_database_timeouts
+
     # shared=False: a task bound to this app's settings must not join other apps in the process.
-    # A database that is briefly unreachable (restart, failover) is retried with backoff.
+    # A database that is briefly unreachable (restart, failover, a cut network), a publish lock
+    # not granted in time or a session ended by the server are retried with backoff; once the
+    # retries run out, the outbox sweep sends the same rows again.
     @app.task(
         name=AGGREGATE_TASK,
         bind=True,
         shared=False,
-        autoretry_for=(OperationalError,),
+        autoretry_for=(RetryableDatabaseError,),
         retry_backoff=2,
-        retry_backoff_max=60,
-        max_retries=5,
+        retry_backoff_max=30,
+        max_retries=10,
     )
     def aggregate(
         self: Task, trigger: str = "outbox", requested_by: int | None = None, force: bool = False
     ) -> dict[str, Any]:
         """Build a snapshot of everything pending in the outbox (or everything, if forced)."""
+        job, request, backend = self.request.id, self.request, self.backend
+
+        def send(percent: int, step: str) -> None:
+            meta = {"percent": percent, "step": step}
+            # Not retried: a later report replaces it, and a late one must not follow the result.
+            backend.store_result(job, meta, "PROGRESS", request=request, max_retries=0)
+
+        reporter = ProgressReporter(send, deadline=settings.redis_socket_timeout)
 
         def progress(percent: int, step: str) -> None:
-            if self.request.id:
-                try:
-                    self.update_state(state="PROGRESS", meta={"percent": percent, "step": step})
-                except Exception:
-                    # Progress lives in Redis and is only for people watching. Without this, a
-                    # Redis outage mid-run aborted the build and recorded a failed snapshot (F4).
-                    log.warning("could not report progress of %s", self.request.id, exc_info=True)
+            if job:
+                reporter(percent, step)
             if settings.aggregation_step_delay:
                 time.sleep(settings.aggregation_step_delay)
 
-        engine = get_engine(settings.database_url)
-        if (self.request.delivery_info or {}).get("redelivered"):
-            # acks_late handed this run back: the delivery before it stopped without publishing.
-            _record_failure(
-                engine,
-                trigger,
-                requested_by,
-                f"job {self.request.id} stopped before publishing (worker lost); redone",
-            )
-        if not force:
-            wait_for_burst(engine, seconds=settings.aggregation_debounce_seconds)
+        engine = get_engine(settings.database_url, timeouts)
         try:
+            if (self.request.delivery_info or {}).get("redelivered"):
+                # acks_late handed this run back: the delivery before it stopped unpublished.
+                _record_failure(
+                    engine,
+                    trigger,
+                    requested_by,
+                    f"job {self.request.id} stopped before publishing (worker lost); redone",
+                )
+            if not force:
+                wait_for_burst(engine, seconds=settings.aggregation_debounce_seconds)
             result = build_snapshot(
                 engine,
                 trigger=trigger,
@@ -72,13 +84,13 @@ def register(app: OutcomesCelery) -> None:
                 threshold=settings.suppression_threshold,
                 progress=progress,
             )
-        except OperationalError as error:
-            if self.request.retries >= self.max_retries:
-                _record_failure(engine, trigger, requested_by, repr(error))
-            raise
         except Exception as error:
+            if is_retryable(error):  # not a failed run: retried, and the sweep sends it again
+                raise RetryableDatabaseError(repr(error)) from error
             _record_failure(engine, trigger, requested_by, repr(error))
             raise
+        finally:
+            reporter.close()
         if result.built and result.snapshot_id is not None:
             release_if_due(
                 engine, snapshot_id=result.snapshot_id, auto_release=settings.auto_release
@@ -94,7 +106,7 @@ def register(app: OutcomesCelery) -> None:
     def sweep_outbox() -> int:
         """Enqueue a run for outbox rows that waited longer than one sweep interval."""
         cutoff = utcnow() - timedelta(seconds=settings.outbox_sweep_seconds)
-        with session_scope(settings.database_url) as session:
+        with session_scope(settings.database_url, timeouts=timeouts) as session:
             waiting = pending_outbox(session, older_than=cutoff)
         if waiting:
             log.info("outbox sweep: %d rows waiting, enqueueing a run", len(waiting))

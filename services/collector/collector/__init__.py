@@ -62,6 +62,11 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.broker_url if shared else "memory://",
         RATELIMIT_KEY_PREFIX=f"outcomes-limits-{settings.queue_name}",
+        # Deadlines, so a Redis cut off from this host cannot hold up the request.
+        RATELIMIT_STORAGE_OPTIONS={
+            "socket_connect_timeout": settings.redis_connect_timeout,
+            "socket_timeout": settings.redis_socket_timeout,
+        },
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_HEADERS_ENABLED=True,

@@ -17,7 +17,8 @@ def settings() -> Settings:
 def db() -> Session:
     """Return this request's session, opened on first use and closed at teardown."""
     if "db" not in g:
-        g.db = session_factory(settings().database_url)()
+        config = settings()
+        g.db = session_factory(config.database_url, timeouts=config.database_timeouts)()
     return g.db
 
 

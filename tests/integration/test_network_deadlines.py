@@ -45,9 +45,9 @@ def silent_redis() -> Iterator[tuple[str, list[socket.socket]]]:
         connection.close()
 
 
-def published(db) -> list[Snapshot]:
+def built(db) -> list[Snapshot]:
     db.rollback()  # end the read transaction, so other sessions' commits are visible
-    return list(db.scalars(select(Snapshot).where(Snapshot.status == "published")))
+    return list(db.scalars(select(Snapshot).where(Snapshot.status == "built")))
 
 
 def test_a_publisher_gives_up_waiting_for_a_held_lock_with_an_error_worth_retrying(settings, db):
@@ -59,12 +59,12 @@ def test_a_publisher_gives_up_waiting_for_a_held_lock_with_an_error_worth_retryi
         with holder, pytest.raises(Exception) as gave_up:
             build_snapshot(waiting, trigger="waits", force=True)
         assert is_retryable(gave_up.value), repr(gave_up.value)
-        assert published(db) == []
+        assert built(db) == []
         # Once the holder is done, the same publisher gets the lock.
         assert build_snapshot(waiting, trigger="waits", force=True).built
     finally:
         waiting.dispose()
-    assert len(published(db)) == 1
+    assert len(built(db)) == 1
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -132,7 +132,7 @@ def test_progress_sent_to_a_redis_that_never_answers_does_not_hold_up_the_run(
     )
     reporter.close()
     assert result.built
-    assert [s.id for s in published(db)] == [result.snapshot_id]
+    assert [s.id for s in built(db)] == [result.snapshot_id]
     # Reports were tried, and never by the thread that held the publish lock.
     assert senders and threading.current_thread() not in senders
 

@@ -576,7 +576,10 @@ def measure_scale_out(
             took = seconds
             with get_engine(url).connect() as conn:
                 snapshots = conn.scalar(
-                    text("SELECT count(*) FROM snapshot WHERE status = 'published' AND id > :m"),
+                    text(
+                        "SELECT count(*) FROM snapshot"
+                        " WHERE status IN ('built', 'released') AND id > :m"
+                    ),
                     {"m": mark.snapshot},
                 )
                 lags = conn.scalars(

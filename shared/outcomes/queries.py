@@ -6,24 +6,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcomes.models import IndicatorValue, Snapshot, SurveyDefinition, SurveyQuestion
+from outcomes.models.published import PUBLIC_STATUSES
 
 
 def latest_snapshot(session: Session) -> Snapshot | None:
-    """Return the newest published snapshot, or None before the first one."""
-    query = select(Snapshot).where(Snapshot.status == "published").order_by(Snapshot.id.desc())
+    """Return the newest finished build (released or not), or None before the first one."""
+    query = (
+        select(Snapshot)
+        .where(Snapshot.status.in_(("built", *PUBLIC_STATUSES)))
+        .order_by(Snapshot.id.desc())
+    )
     return session.scalars(query.limit(1)).first()
-
-
-def published_snapshot(session: Session, *, snapshot_id: int) -> Snapshot | None:
-    """Return a published snapshot by id; unpublished, failed and withdrawn ones are hidden."""
-    query = select(Snapshot).where(Snapshot.id == snapshot_id, Snapshot.status == "published")
-    return session.scalars(query).first()
-
-
-def published_snapshots(session: Session) -> list[Snapshot]:
-    """Return every published snapshot, newest first."""
-    query = select(Snapshot).where(Snapshot.status == "published").order_by(Snapshot.id.desc())
-    return list(session.scalars(query))
 
 
 def snapshot_values(session: Session, *, snapshot_id: int) -> list[IndicatorValue]:

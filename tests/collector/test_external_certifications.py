@@ -142,6 +142,8 @@ def test_recognising_a_scheme_from_today_warns_that_the_leverage_figure_becomes_
     assert "ISO14001" in moved.json["warnings"][0] and "0.0 %" in moved.json["warnings"][0]
     assert "leverage figure becomes 0.0 %" in moved.json["warnings"][1]
     audit = db.scalars(
-        select(AuditLog).where(AuditLog.object_type == "external_certification")
+        select(AuditLog)
+        .where(AuditLog.object_type == "external_certification")
+        .order_by(AuditLog.id)  # without it PostgreSQL may return the rename last
     ).all()
     assert audit[-1].details["warnings"] == moved.json["warnings"]

@@ -140,8 +140,16 @@ def test_the_indicator_page_has_tabs_a_slider_and_downloads(browser, settings, d
     code = "people_in_ps_facilities"
     with serving("dashboard", settings) as base:
         page = browser.new_page(accept_downloads=True)
+        unasked = []
+
+        def unasked_download(download):
+            unasked.append(download.suggested_filename)
+
+        page.on("download", unasked_download)
         page.goto(base + f"/indicator/{code}")
         page.locator("#indicator-chart .bars .point").first.wait_for(timeout=CHART_WAIT)
+        page.wait_for_load_state("networkidle")
+        page.remove_listener("download", unasked_download)
         source = page.locator("#indicator-source").inner_text()
         with page.expect_download(timeout=WAIT) as png:
             page.click("#indicator-png")
@@ -175,6 +183,7 @@ def test_the_indicator_page_has_tabs_a_slider_and_downloads(browser, settings, d
         with pytest.raises(urllib.error.HTTPError) as missing_page:
             get(base + "/indicator/nope")
 
+    assert unasked == [], "opening the page sent a file nobody asked for"
     assert "Source: certification register" in source and "How it is counted" in source
     assert images[0].startswith(b"\x89PNG") and b"<svg" in images[1][:500]
     assert csv_text.startswith("# Licence")

@@ -191,9 +191,11 @@ def register_callbacks(app: Dash, url: str, secret_key: str = "") -> None:
         State(ids.URL, "search"),
         prevent_initial_call=True,
     )
-    def download_indicator(_csv, pathname, search):
+    def download_indicator(clicks, pathname, search):
         """Send the figures an indicator page shows (its year) as CSV."""
-        shown = shown_indicator(url, pathname, search)
+        # Dash calls this when the page inserts the button (the Download sits in the static
+        # layout, so prevent_initial_call does not hold): only a click sends the file.
+        shown = shown_indicator(url, pathname, search) if clicks else None
         if shown is None:
             return no_update
         view, data, code = shown

@@ -37,6 +37,9 @@ def service_command(
             str(BIN / "gunicorn"),
             *("-w", str(workers), "-b", f"{host}:{port}"),
             *("-k", "outcomes.server.DeadlineThreadWorker", "--threads", str(THREADS)),
+            # gunicorn's control socket (one default path per user) would let any process of the
+            # user resize or stop the service, and the collector and dashboard would share it.
+            "--no-control-socket",
             app,
         ]
     celery = [str(BIN / "celery"), "-A", "aggregator.worker"]

@@ -62,12 +62,14 @@ def children_of(pid: int) -> set[int]:
 def stack(tmp_path_factory):
     """Start `outcomes run` once for this module; yield its process, output lines and URLs."""
     tmp_path = tmp_path_factory.mktemp("run")
+    (tmp_path / "home").mkdir()
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "BROKER_URL", "REDIS_URL", "SECRET_KEY"}
+        if k not in {"DATABASE_URL", "BROKER_URL", "REDIS_URL", "SECRET_KEY", "XDG_RUNTIME_DIR"}
     }
     env.update(
+        HOME=str(tmp_path / "home"),
         COLLECTOR_PORT=str(free_port(0)),
         DASHBOARD_PORT=str(free_port(0)),
         OUTCOMES_DATA_DIR=str(tmp_path / "var"),
@@ -92,6 +94,7 @@ def stack(tmp_path_factory):
             lines=lines,
             env=env,
             data_dir=tmp_path / "var",
+            home=tmp_path / "home",
             collector=f"http://127.0.0.1:{env['COLLECTOR_PORT']}",
             dashboard=f"http://127.0.0.1:{env['DASHBOARD_PORT']}",
         )
@@ -121,6 +124,8 @@ def test_local_development_signs_in_over_plain_http_with_files_only_the_owner_re
     assert modes["var"] == 0o700
     for name in ("outcomes.db", "outcomes.db-wal", "secret_key", "demo-logins.txt"):
         assert modes[name] == 0o600, (name, oct(modes[name]))
+    # No gunicorn control socket: it would let any process of the user stop the services.
+    assert not (stack.home / ".gunicorn").exists()
 
 
 def test_run_starts_everything_on_the_embedded_default_and_ctrl_c_stops_it_all(stack):

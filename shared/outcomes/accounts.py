@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime, timedelta
 
 import pyotp
@@ -153,10 +154,37 @@ def totp_uri(secret: str, email: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name="Outcomes")
 
 
-def verify_totp(secret: str, code: str) -> bool:
-    """Tell whether a six-digit code is the current one (or the one 30 s before or after)."""
+def totp_step(secret: str, code: str) -> int | None:
+    """Return the 30-second step a six-digit code belongs to (now, or one step either side)."""
     code = code.strip().replace(" ", "")
-    return len(code) == 6 and code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
+    if len(code) != 6 or not code.isdigit():
+        return None
+    totp, now = pyotp.TOTP(secret), int(time.time()) // 30
+    for step in (now - 1, now, now + 1):
+        if secrets.compare_digest(totp.at(step * 30), code):
+            return step
+    return None
+
+
+def use_totp(session: Session, user: User, code: str, secret: str | None = None) -> bool:
+    """Accept a code of the account's authenticator once: a replayed or older one is refused."""
+    step = totp_step(secret or user.totp_secret or "", code)
+    if step is None:
+        return False
+    # Conditional, so two requests racing with the same code cannot both pass.
+    claimed = session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            (User.totp_last_step.is_(None)) | (User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.refresh(user, ["totp_last_step"])
+    return True
 
 
 def new_recovery_codes(user: User) -> list[str]:

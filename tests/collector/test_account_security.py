@@ -1,5 +1,6 @@
 """Sessions end on the server; one-time passwords, admins, a second factor, throttles, tokens."""
 
+import time
 from datetime import timedelta
 
 import pyotp
@@ -168,7 +169,28 @@ def test_staff_set_up_a_second_factor_and_then_need_it_or_a_recovery_code(settin
     again = app.test_client()
     post_form(again, "/login", {"email": staff.email, "password": PASSWORD})
     assert post_form(again, "/login/factor", {"code": recovery}).status_code == 401  # used
-    assert post_form(again, "/login/factor", {"code": pyotp.TOTP(secret).now()}).status_code == 302
+    # The set-up code was this step's; the next step's is inside the accepted window.
+    following = pyotp.TOTP(secret).at(time.time() + 30)
+    assert post_form(again, "/login/factor", {"code": following}).status_code == 302
+
+
+def test_an_authenticator_code_signs_in_once_and_an_older_one_never_after_it(settings, db):
+    staff = make_login(db, role="staff")
+    totp = pyotp.TOTP(pyotp.random_base32())
+    staff.totp_secret = totp.secret
+    db.commit()
+    app = create_app(settings.with_changes(require_staff_totp=True))
+
+    def second_factor(code: str) -> int:
+        client = app.test_client()
+        post_form(client, "/login", {"email": staff.email, "password": PASSWORD})
+        return post_form(client, "/login/factor", {"code": code}).status_code
+
+    now, before = totp.at(time.time()), totp.at(time.time() - 30)
+    assert second_factor(now) == 302
+    # Someone who saw the code (over a shoulder, in a phishing proxy) cannot use it again.
+    assert second_factor(now) == 401
+    assert second_factor(before) == 401
 
 
 def test_sign_ins_are_throttled_per_account_across_addresses_and_per_address(collector, db):

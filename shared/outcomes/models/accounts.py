@@ -55,6 +55,8 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(default=False)
     # Second factor: a TOTP secret once confirmed, and argon2 hashes of unused recovery codes.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The 30-second step of the last code accepted: a code works once, even inside its window.
+    totp_last_step: Mapped[int | None]
     recovery_codes: Mapped[list] = mapped_column(default=list)
     # Sign-in throttling per account: failures in a row, and until when the account waits.
     failed_logins: Mapped[int] = mapped_column(default=0)

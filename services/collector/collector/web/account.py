@@ -14,7 +14,7 @@ from outcomes.accounts import (
     new_totp_secret,
     set_password,
     totp_uri,
-    verify_totp,
+    use_totp,
 )
 from outcomes.security import verify_password
 
@@ -61,7 +61,7 @@ def two_factor() -> str | Response | tuple[str, int]:
         left = len(user.recovery_codes)
         if request.method == "GET":
             return render_template("account/two_factor.html", enabled=True, left=left)
-        if not verify_totp(user.totp_secret, request.form.get("code", "")[:10]):
+        if not use_totp(db(), user, request.form.get("code", "")[:10]):
             flash("That code is not right.")
             return redirect(url_for("account.two_factor"))
         return _show_new_codes(user, action="account.recovery_codes")
@@ -76,7 +76,7 @@ def two_factor() -> str | Response | tuple[str, int]:
     }
     if request.method == "GET":
         return render_template("account/two_factor.html", **page)
-    if not verify_totp(secret, request.form.get("code", "")[:10]):
+    if not use_totp(db(), user, request.form.get("code", "")[:10], secret):
         return render_template("account/two_factor.html", error="That code is not right.", **page)
     user.totp_secret = secret
     session.pop("totp_setup", None)

@@ -11,7 +11,7 @@ from collector.changes import record_change
 from collector.context import db, settings
 from collector.extensions import limiter
 from collector.web.session import current_session, sign_in, sign_out, web_user
-from outcomes.accounts import PasswordExpired, authenticate, use_recovery_code, verify_totp
+from outcomes.accounts import PasswordExpired, authenticate, use_recovery_code, use_totp
 from outcomes.models import User
 
 bp = Blueprint("auth", __name__)
@@ -103,7 +103,7 @@ def factor() -> str | Response | tuple[str, int]:
     code = request.form.get("code", "")[:40]
     if user is None or user.totp_secret is None:
         return redirect(url_for("auth.login"))
-    right = verify_totp(user.totp_secret, code)
+    right = use_totp(db(), user, code)
     recovered = not right and use_recovery_code(user, code)
     if not (right or recovered):
         return render_template("auth/factor.html", error="That code is not right."), 401

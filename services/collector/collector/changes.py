@@ -55,9 +55,12 @@ def record_change(
             "details": details or {},
         },
     )
+    # The send may run later on a timer thread, after this session has moved on: it gets a
+    # copy that belongs to no session, not the row the commit expires.
+    sent = outbox and Outbox(job_id=outbox.job_id, reason=outbox.reason, requested_by=actor_id)
     session.commit()
-    if outbox is not None:
-        sender(settings).send(outbox)
+    if sent is not None:
+        sender(settings).send(sent)
     return outbox
 
 

@@ -75,6 +75,9 @@ class SurveyResponseSchema(Schema):
     revision = fields.Integer(dump_only=True)
     answers = fields.Dict(dump_only=True)
     updated_at = fields.String(dump_only=True)
+    staff_message = fields.String(
+        dump_only=True, metadata={"description": "Why staff returned it for correction."}
+    )
 
 
 FIELD_TYPES: dict[str, type[fields.Field]] = {

@@ -85,6 +85,11 @@ OPERATIONS = {
         "response",
         {"decision": "accept"},
     ),
+    ("POST", "/api/v1/survey-responses/bulk-accept"): (
+        "staff",
+        None,
+        {"responses": [{"id": 1, "revision": 1}]},
+    ),
     ("GET", "/api/v1/exports/answers.csv"): ("staff", None, None),
     ("GET", "/api/v1/exports/responses.csv"): ("staff", None, None),
     ("GET", "/api/v1/exports/responses.xlsx"): ("staff", None, None),

@@ -53,7 +53,7 @@ def test_a_rejection_needs_a_reason_and_a_decided_response_cannot_be_decided_aga
     signed_in_staff(collector, db)
     path = f"/staff/responses/{response_id}"
 
-    assert post_form(collector, path, {"decision": "reject"}).status_code == 409
+    assert post_form(collector, path, {"decision": "reject"}).status_code == 422
     assert (
         post_form(
             collector, path, {"decision": "reject", "reason": "Numbers implausible"}

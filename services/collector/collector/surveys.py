@@ -17,6 +17,7 @@ from collector.changes import record_change
 from collector.expressions import form_errors
 from outcomes.config import Settings
 from outcomes.models import (
+    AuditLog,
     IdempotencyRecord,
     SurveyAnswer,
     SurveyDefinition,
@@ -115,13 +116,16 @@ def current_response(
     if row is None:
         return None
     response = row.SurveyResponse
-    return _body(
+    body = _body(
         year,
         response.status,
         response.current_revision,
         row.SurveyRevision.answers,
         response.updated_at,
     )
+    if response.status == "rejected":
+        body["staff_message"] = staff_message(session, response.id)
+    return body
 
 
 _d, _r = SurveyDefinition.__table__.c, SurveyResponse.__table__.c
@@ -348,29 +352,71 @@ def decide_response(
     staff: User,
     accept: bool,
     reason: str = "",
+    revision: int | None = None,
 ) -> None:
-    """Accept a submitted response (asking for re-aggregation) or reject it with a reason."""
-    if response.status != "submitted":
-        raise SurveyError(
-            409, f"Only a submitted response can be decided; this one is {response.status}."
-        )
+    """Accept a submitted response (asking for re-aggregation) or return it for correction.
+
+    revision is the one staff reviewed: if the member saved another since, nothing is decided.
+    """
     if not accept and not reason.strip():
-        raise SurveyError(422, "Give the reason for a rejection.", {"reason": ["Required."]})
-    # Survey figures count accepted responses; the response rate counts submitted ones too,
-    # so a rejection changes it.
-    topic = "survey" if accept else "responses"
-    response.status = "accepted" if accept else "rejected"
+        raise SurveyError(
+            422,
+            "Write the member a message saying what to correct.",
+            {"reason": ["Required when returning a response."]},
+        )
+    seen = response.current_revision if revision is None else revision
+    status = "accepted" if accept else "rejected"
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if accept:
-        response.accepted_revision = response.current_revision
-    response.updated_at = utcnow()
+        values["accepted_revision"] = seen
+    # One conditional update claims the decision, so two staff (or a member's new save)
+    # racing it cannot both win.
+    claimed = session.execute(
+        update(SurveyResponse)
+        .where(
+            SurveyResponse.id == response.id,
+            SurveyResponse.status == "submitted",
+            SurveyResponse.current_revision == seen,
+        )
+        .values(**values)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        session.refresh(response)
+        if response.status != "submitted":
+            raise SurveyError(
+                409, f"Only a submitted response can be decided; this one is {response.status}."
+            )
+        raise SurveyError(
+            409,
+            f"The member saved revision {response.current_revision} after the one you "
+            f"reviewed ({seen}); review it again.",
+        )
+    # Survey figures count accepted responses; the response rate counts submitted ones too,
+    # so a return changes it.
     record_change(
         session,
         settings,
         actor_id=staff.id,
-        action=f"survey.{response.status}",
+        action=f"survey.{status}",
         object_type="survey_response",
         object_id=response.id,
-        details={"year": response.year, "revision": response.current_revision, "reason": reason},
-        topic=topic,
-        reason=f"survey {response.year} {response.status}",
+        details={"year": response.year, "revision": seen, "reason": reason},
+        topic="survey" if accept else "responses",
+        reason=f"survey {response.year} {status}",
     )
+
+
+def staff_message(session: Session, response_id: int) -> str:
+    """Return the message staff wrote when they last returned a response for correction."""
+    details = session.scalar(
+        select(AuditLog.details)
+        .where(
+            AuditLog.action == "survey.rejected",
+            AuditLog.object_type == "survey_response",
+            AuditLog.object_id == str(response_id),
+        )
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    )
+    return str(details.get("reason", "")) if details else ""

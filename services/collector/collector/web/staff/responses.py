@@ -1,4 +1,4 @@
-"""Survey responses: list them, accept or reject one."""
+"""Survey responses: list and filter them, accept them one by one or in bulk, return one."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from marshmallow import ValidationError
 
 from collector.context import db, settings
 from collector.review import (
-    OUTLIER_FACTOR,
+    BULK_LIMIT,
+    LAST_YEAR_FACTOR,
+    PEER_MINIMUM,
+    PEER_SCORE,
     ReviewFilterSchema,
+    accept_many,
     answers_in_context,
     listed_responses,
 )
@@ -17,13 +21,14 @@ from collector.web.session import login_required, web_user
 from collector.web.staff.common import bp
 from outcomes.models import MEMBERSHIP_CLASSES, RESPONSE_STATUSES, Member, SurveyResponse
 
+FILTERS = ("status", "year", "membership_class", "country", "flagged")
+
 
 @bp.get("/responses")
 @login_required("staff")
 def responses() -> tuple[str, int]:
-    """List survey responses by status, year, class and country; waiting ones first."""
-    names = ("status", "year", "membership_class", "country")
-    asked = {k: request.args.get(k, "").strip() for k in names}
+    """List survey responses by status, year, class, country and flags; waiting ones first."""
+    asked = {k: request.args.get(k, "").strip() for k in FILTERS}
     try:
         filters = ReviewFilterSchema().load({k: v for k, v in asked.items() if v})
     except ValidationError as invalid:
@@ -31,6 +36,26 @@ def responses() -> tuple[str, int]:
         page = _responses_page(asked, rows=[], errors=errors)
         return page, 400
     return _responses_page(asked, rows=listed_responses(db(), filters), errors={}), 200
+
+
+@bp.post("/responses/accept")
+@login_required("staff")
+def accept_responses() -> Response | tuple[str, int]:
+    """Accept the chosen responses that are unflagged and unchanged since the list was shown."""
+    wanted = []
+    for value in request.form.getlist("response")[: BULK_LIMIT + 1]:
+        response_id, _, revision = value.partition(":")
+        if not (response_id.isdigit() and revision.isdigit()) or len(value) > 21:
+            abort(400, description="Choose responses from the list.")
+        wanted.append({"id": int(response_id), "revision": int(revision)})
+    if not wanted or len(wanted) > BULK_LIMIT:
+        flash(f"Choose between 1 and {BULK_LIMIT} responses to accept.")
+        return redirect(url_for("staff.responses", status="submitted"))
+    done = accept_many(db(), settings(), staff=web_user(), wanted=wanted)
+    flash(f"Accepted {len(done['accepted'])} of {len(wanted)}.")
+    for skipped in done["skipped"]:
+        flash(f"Response {skipped['id']} not accepted: {skipped['reason']}")
+    return redirect(url_for("staff.responses", status="submitted"))
 
 
 def _responses_page(asked: dict[str, str], **context: object) -> str:
@@ -46,13 +71,14 @@ def _responses_page(asked: dict[str, str], **context: object) -> str:
 @bp.route("/responses/<int:response_id>", methods=["GET", "POST"])
 @login_required("staff")
 def response(response_id: int) -> str | Response | tuple[str, int]:
-    """Show a response's latest answers; accept or reject it."""
+    """Show a response's latest answers in context; accept it or return it for correction."""
     session = db()
     found = session.get(SurveyResponse, response_id)
     if found is None:
         abort(404, description="No such survey response.")
-    error = None
+    error, status = None, 200
     if request.method == "POST":
+        revision = request.form.get("revision", "")
         try:
             decide_response(
                 session,
@@ -60,20 +86,24 @@ def response(response_id: int) -> str | Response | tuple[str, int]:
                 response=found,
                 staff=web_user(),
                 accept=request.form.get("decision") == "accept",
-                reason=request.form.get("reason", ""),
+                reason=request.form.get("reason", "")[:2000],
+                revision=int(revision) if revision.isdigit() and len(revision) < 10 else None,
             )
         except SurveyError as refusal:
             session.rollback()
-            error = refusal.message
+            error, status = refusal.message, refusal.status
         else:
-            flash(f"Response {found.status}.")
+            done = "accepted" if found.status == "accepted" else "returned for correction"
+            flash(f"Response {done}.")
             return redirect(url_for("staff.responses"))
     page = render_template(
         "staff/response.html",
         response=found,
         member=session.get(Member, found.member_id),
         answers=answers_in_context(session, found),
-        factor=OUTLIER_FACTOR,
+        factor=LAST_YEAR_FACTOR,
+        peer_score=PEER_SCORE,
+        peer_minimum=PEER_MINIMUM,
         error=error,
     )
-    return (page, 409) if error else page
+    return page, status

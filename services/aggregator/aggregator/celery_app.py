@@ -7,6 +7,7 @@ from celery.schedules import crontab
 
 from aggregator import tasks
 from outcomes.config import Settings
+from outcomes.mail import SWEEP_MAIL_TASK
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, celery_config
 
 
@@ -27,6 +28,7 @@ def create_celery(settings: Settings) -> OutcomesCelery:
     app.conf.result_backend_always_retry = True
     app.conf.beat_schedule = {
         "sweep-outbox": {"task": SWEEP_TASK, "schedule": float(settings.outbox_sweep_seconds)},
+        "sweep-mail": {"task": SWEEP_MAIL_TASK, "schedule": float(settings.outbox_sweep_seconds)},
         "nightly-rebuild": {
             "task": AGGREGATE_TASK,
             "schedule": crontab(hour=2, minute=30),

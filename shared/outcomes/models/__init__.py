@@ -11,6 +11,7 @@ from outcomes.models.accounts import (
     WebSession,
 )
 from outcomes.models.base import Base, utcnow
+from outcomes.models.mail import MAIL_KINDS, MAIL_STATUSES, Mail
 from outcomes.models.programme import (
     CERTIFICATE_KINDS,
     MEETING_BODIES,
@@ -52,6 +53,8 @@ __all__ = [
     "AGGREGATIONS",
     "CERTIFIABLE_CLASSES",
     "CERTIFICATE_KINDS",
+    "MAIL_KINDS",
+    "MAIL_STATUSES",
     "MEETING_BODIES",
     "MEMBERSHIP_CLASSES",
     "QUESTION_TYPES",
@@ -69,6 +72,7 @@ __all__ = [
     "Facility",
     "IdempotencyRecord",
     "IndicatorValue",
+    "Mail",
     "Meeting",
     "Member",
     "Outbox",

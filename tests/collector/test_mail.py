@@ -1,0 +1,173 @@
+"""The mail outbox through a real Celery worker and a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from outcomes.config import Settings
+from outcomes.db import session_factory
+from outcomes.mail import SWEEP_MAIL_TASK, MailDeferred, deliver, enqueue_mail, queue_mail
+from outcomes.models import Mail
+from outcomes.queue import producer
+from outcomes.runner import free_port
+from tests.conftest import Backend, wait_for
+
+
+class Inbox:
+    """An SMTP handler that keeps what it is given and refuses addresses starting 'refused'."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        """Refuse some recipients for good (550), as a server does for an unknown mailbox."""
+        if address.startswith("refused"):
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        """Keep each recipient with the message."""
+        text = envelope.content.decode("utf-8", "replace")
+        for address in envelope.rcpt_tos:
+            self.received.append((address, text))
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """An aiosmtpd server on one loopback port that a test can stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port(0)
+        self.inbox = Inbox()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        """Start listening on the port."""
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        """Stop listening: connections to the port are refused."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def addresses(self) -> list[str]:
+        """Return the recipients received so far."""
+        return [address for address, _ in self.inbox.received]
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def mail_settings(backend: Backend, smtp: SmtpServer) -> Settings:
+    # A queue of its own: the session's worker_app (no SMTP host) must not take these tasks.
+    return backend.settings.with_changes(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_timeout=5.0,
+        queue_name=backend.settings.queue_name + "-mail",
+        mail_from="outcomes@example.org",
+    )
+
+
+@pytest.fixture(scope="module")
+def mail_worker(mail_settings: Settings) -> Iterator:
+    """Run a real Celery worker (solo pool) whose settings point at the loopback SMTP server."""
+    from celery.contrib.testing.worker import start_worker
+
+    from aggregator.celery_app import create_celery
+
+    app = create_celery(mail_settings)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        yield app
+
+
+def _queue(settings: Settings, *addresses: str) -> list[int]:
+    with session_factory(settings.database_url)() as session:
+        rows = [
+            queue_mail(session, to=a, subject=f"Hello {a}", body=f"Body for {a}", kind="other")
+            for a in addresses
+        ]
+        session.commit()
+        return [row.id for row in rows]
+
+
+def _status(db, mail_id: int) -> Mail:
+    db.rollback()  # end the read transaction, so the worker's commit is visible
+    row = db.get(Mail, mail_id, populate_existing=True)
+    assert row is not None
+    return row
+
+
+def test_a_queued_mail_reaches_the_smtp_server_once(mail_worker, mail_settings, settings, smtp, db):
+    smtp.inbox.received.clear()
+    ids = _queue(settings, "one@example.org", "two@example.org")
+    enqueue_mail(mail_settings, ids)
+    enqueue_mail(mail_settings, ids)  # a second send of the same rows sends nothing more
+
+    wait_for(lambda: all(_status(db, i).status == "sent" for i in ids))
+    time.sleep(1)  # let a duplicate, if any, arrive
+    assert sorted(smtp.addresses()) == ["one@example.org", "two@example.org"]
+    assert "Subject: Hello one@example.org" in smtp.inbox.received[0][1] or (
+        "Subject: Hello two@example.org" in smtp.inbox.received[0][1]
+    )
+
+
+def test_a_refused_address_is_failed_with_the_servers_message(
+    mail_worker, mail_settings, settings, smtp, db
+):
+    smtp.inbox.received.clear()
+    (mail_id,) = _queue(settings, "refused@example.org")
+    enqueue_mail(mail_settings, [mail_id])
+
+    row = wait_for(lambda: (r := _status(db, mail_id)).status == "failed" and r)
+    assert row.last_error is not None and row.last_error.startswith("550")
+    assert "mailbox unavailable" in row.last_error
+    assert smtp.addresses() == []
+
+
+def test_a_server_that_is_down_leaves_mail_pending_and_the_sweep_sends_it(
+    mail_worker, mail_settings, settings, smtp, db
+):
+    smtp.inbox.received.clear()
+    (mail_id,) = _queue(settings, "later@example.org")
+    smtp.stop()
+    try:
+        with session_factory(settings.database_url)() as session, pytest.raises(MailDeferred):
+            deliver(session, mail_settings, mail_id)
+        row = _status(db, mail_id)
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert row.last_error and "refused" in row.last_error.lower()
+    finally:
+        smtp.start()
+
+    time.sleep(mail_settings.outbox_sweep_seconds)
+    producer(mail_settings).send_task(SWEEP_MAIL_TASK)
+
+    wait_for(lambda: _status(db, mail_id).status == "sent")
+    assert smtp.addresses() == ["later@example.org"]
+    assert _status(db, mail_id).attempts == 2
+
+
+def test_without_an_smtp_host_mail_is_captured_as_eml_files(settings, db):
+    (mail_id,) = _queue(settings, "demo@example.org")
+    with session_factory(settings.database_url)() as session:
+        assert deliver(session, settings, mail_id) == "sent"
+        assert deliver(session, settings, mail_id) == "skipped"  # claimed once, sent once
+    files = list((settings.data_dir / "mail").glob(f"{mail_id:06d}-*.eml"))
+    assert len(files) == 1
+    text = files[0].read_text()
+    assert "To: demo@example.org" in text and "Body for demo@example.org" in text
+    assert _status(db, mail_id).status == "sent"

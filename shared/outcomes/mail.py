@@ -13,11 +13,14 @@ from sqlalchemy.orm import Session
 
 from outcomes.config import Settings, write_private
 from outcomes.models import Mail, utcnow
+from outcomes.queue import send_task
 
 log = logging.getLogger(__name__)
 
 SEND_MAIL_TASK = "outcomes.send_mail"
 SWEEP_MAIL_TASK = "outcomes.sweep_mail"
+# The session.info key under which a transaction's queued mail ids wait for its commit.
+QUEUED = "outcomes.mail.queued"
 # A sender that claimed a row and died leaves it "sending"; after this long another may take it.
 CLAIM_EXPIRES = timedelta(minutes=5)
 
@@ -31,13 +34,18 @@ def queue_mail(session: Session, *, to: str, subject: str, body: str, kind: str)
     row = Mail(to_address=to[:254], subject=subject[:200], body=body, kind=kind, status="pending")
     session.add(row)
     session.flush()
+    # record_change enqueues the session's queued mail once its transaction has committed.
+    session.info.setdefault(QUEUED, []).append(row.id)
     return row
+
+
+def take_queued(session: Session) -> list[int]:
+    """Return and forget the ids of mail rows queued in the session's transaction."""
+    return list(session.info.pop(QUEUED, []))
 
 
 def enqueue_mail(settings: Settings, mail_ids: list[int]) -> None:
     """After the commit, ask the worker to send these rows; the mail sweep covers a failed send."""
-    from outcomes.queue import send_task  # the queue module imports the models; keep this light
-
     for mail_id in mail_ids:
         send_task(settings, SEND_MAIL_TASK, {"mail_id": mail_id}, f"mail-{mail_id}-{utcnow():%s}")
 

@@ -7,14 +7,18 @@ from collections.abc import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 
+from collector.surveys import decide_response
+from outcomes.accounts import create_user
 from outcomes.config import Settings
 from outcomes.db import session_factory
 from outcomes.mail import SWEEP_MAIL_TASK, MailDeferred, deliver, enqueue_mail, queue_mail
-from outcomes.models import Mail
+from outcomes.models import Mail, SurveyResponse
 from outcomes.queue import producer
 from outcomes.runner import free_port
 from tests.conftest import Backend, wait_for
+from tests.factories import make_member, make_survey
 
 
 class Inbox:
@@ -171,3 +175,50 @@ def test_without_an_smtp_host_mail_is_captured_as_eml_files(settings, db):
     text = files[0].read_text()
     assert "To: demo@example.org" in text and "Body for demo@example.org" in text
     assert _status(db, mail_id).status == "sent"
+
+
+def test_a_returned_response_mails_the_staff_message_to_the_member(
+    mail_worker, mail_settings, settings, smtp, db
+):
+    smtp.inbox.received.clear()
+    with session_factory(settings.database_url)() as session:
+        member = make_member(session)
+        definition = make_survey(session, year=2025)
+        member_user = create_user(
+            session,
+            email="reporter@example.org",
+            password="correct horse battery",
+            role="member",
+            member_id=member.id,
+        )
+        staff = create_user(
+            session, email="staff@example.org", password="correct horse battery", role="staff"
+        )
+        response = SurveyResponse(
+            member_id=member.id,
+            year=2025,
+            definition_id=definition.id,
+            status="submitted",
+            current_revision=1,
+        )
+        session.add(response)
+        session.commit()
+        assert member_user.id
+        # mail_settings: the decision's send goes to the mail worker's queue and SMTP server.
+        decide_response(
+            session,
+            mail_settings,
+            response=response,
+            staff=staff,
+            accept=False,
+            reason="Employees: give the head count, not hours.",
+        )
+
+    wait_for(lambda: smtp.addresses() == ["reporter@example.org"])
+    text = smtp.inbox.received[0][1]
+    assert "returned for correction" in text
+    assert "Employees: give the head count, not hours." in text
+    db.rollback()
+    assert db.scalar(select(Mail.kind).where(Mail.to_address == "reporter@example.org")) == (
+        "decision"
+    )

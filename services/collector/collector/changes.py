@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from outcomes.config import Settings
+from outcomes.mail import enqueue_mail, take_queued
 from outcomes.models import AuditLog, Outbox
 from outcomes.queue import enqueue, request_aggregation
 
@@ -34,6 +35,8 @@ def record_change(
 ) -> Outbox | None:
     """Commit the session's changes with their audit row and, given a topic, an outbox row.
 
+    Mail queued in the transaction (outcomes.mail.queue_mail) is enqueued after the commit.
+
     topic names what the change feeds (outcomes.catalogue.TOPICS); with one, the aggregation
     run is sent after the commit. A failed or skipped send loses nothing: the periodic outbox
     sweep sends every pending row. Returns the outbox row, if any.
@@ -55,9 +58,12 @@ def record_change(
             "details": details or {},
         },
     )
+    mail_ids = take_queued(session)
     session.commit()
     if outbox is not None:
         sender(settings).send(outbox)
+    if mail_ids:  # mail rows written with the change (queue_mail): the worker sends them
+        enqueue_mail(settings, mail_ids)
     return outbox
 
 

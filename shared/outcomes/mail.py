@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 SEND_MAIL_TASK = "outcomes.send_mail"
 SWEEP_MAIL_TASK = "outcomes.sweep_mail"
+REMIND_TASK = "outcomes.send_reminders"
 # The session.info key under which a transaction's queued mail ids wait for its commit.
 QUEUED = "outcomes.mail.queued"
 # A sender that claimed a row and died leaves it "sending"; after this long another may take it.

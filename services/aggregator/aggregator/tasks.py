@@ -11,8 +11,16 @@ from celery import Task
 
 from aggregator.build import build_snapshot, record_failure, release_if_due, wait_for_burst
 from aggregator.progress import ProgressReporter
+from outcomes.campaigns import send_due_reminders
 from outcomes.db import get_engine, is_retryable, session_factory, session_scope
-from outcomes.mail import SEND_MAIL_TASK, SWEEP_MAIL_TASK, MailDeferred, deliver, pending_mail
+from outcomes.mail import (
+    REMIND_TASK,
+    SEND_MAIL_TASK,
+    SWEEP_MAIL_TASK,
+    MailDeferred,
+    deliver,
+    pending_mail,
+)
 from outcomes.models import utcnow
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, pending_outbox
 
@@ -139,6 +147,15 @@ def register(app: OutcomesCelery) -> None:
         for mail_id in waiting:
             send_mail.apply_async(kwargs={"mail_id": mail_id})
         return len(waiting)
+
+    @app.task(name=REMIND_TASK, shared=False)
+    def send_reminders() -> int:
+        """Queue and send the campaign reminders due today (each member once per schedule day)."""
+        with session_factory(settings.database_url, timeouts=timeouts)() as session:
+            mail_ids = send_due_reminders(session, today=utcnow().date())
+        for mail_id in mail_ids:
+            send_mail.apply_async(kwargs={"mail_id": mail_id})
+        return len(mail_ids)
 
 
 def _record_failure(engine: Any, trigger: str, requested_by: int | None, error: str) -> None:

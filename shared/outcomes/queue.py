@@ -92,20 +92,20 @@ class _Sender:
         self.paused_until = 0.0
         self.slow: Future[bool] | None = None
 
-    def send(self, job_id: str, kwargs: dict[str, Any]) -> bool:
-        """Send a run; False if it was skipped or failed, True if it was sent or is being sent."""
+    def send(self, job_id: str, kwargs: dict[str, Any], task: str = AGGREGATE_TASK) -> bool:
+        """Send a task; False if it was skipped or failed, True if it was sent or is being sent."""
         if time.monotonic() < self.paused_until or (self.slow and not self.slow.done()):
             return False
-        future = self.pool.submit(self._send, job_id, kwargs)
+        future = self.pool.submit(self._send, job_id, kwargs, task)
         try:
             return future.result(timeout=self.WAIT)
         except TimeoutError:  # it goes on alone; if it fails, the sweep sends the row
             self.slow = future
             return True
 
-    def _send(self, job_id: str, kwargs: dict[str, Any]) -> bool:
+    def _send(self, job_id: str, kwargs: dict[str, Any], task: str) -> bool:
         try:
-            self.app.send_task(AGGREGATE_TASK, kwargs=kwargs, task_id=job_id)
+            self.app.send_task(task, kwargs=kwargs, task_id=job_id)
         except Exception:  # any broker failure: the row stays pending and the sweep picks it up
             self.paused_until = time.monotonic() + self.pause
             log.warning("could not enqueue job %s; the sweep will retry", job_id, exc_info=True)
@@ -134,6 +134,11 @@ def enqueue(settings: Settings, row: Outbox) -> bool:
     """Send the run for a committed outbox row; the periodic sweep retries if the broker is down."""
     kwargs = {"trigger": row.reason, "requested_by": row.requested_by}
     return _sender(settings).send(row.job_id, kwargs)
+
+
+def send_task(settings: Settings, task: str, kwargs: dict[str, Any], job_id: str) -> bool:
+    """Send any task without keeping a request waiting; its row's sweep covers a failed send."""
+    return _sender(settings).send(job_id, kwargs, task)
 
 
 def pending_outbox(session: Session, *, older_than: datetime | None = None) -> list[str]:

@@ -7,6 +7,7 @@ from celery.schedules import crontab
 
 from aggregator import tasks
 from outcomes.config import Settings
+from outcomes.mail import REMIND_TASK, SWEEP_MAIL_TASK
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, celery_config
 
 
@@ -27,6 +28,9 @@ def create_celery(settings: Settings) -> OutcomesCelery:
     app.conf.result_backend_always_retry = True
     app.conf.beat_schedule = {
         "sweep-outbox": {"task": SWEEP_TASK, "schedule": float(settings.outbox_sweep_seconds)},
+        "sweep-mail": {"task": SWEEP_MAIL_TASK, "schedule": float(settings.outbox_sweep_seconds)},
+        # Hourly: a reminder is claimed once per member and day, so a repeat sends nothing.
+        "campaign-reminders": {"task": REMIND_TASK, "schedule": crontab(minute=5)},
         "nightly-rebuild": {
             "task": AGGREGATE_TASK,
             "schedule": crontab(hour=2, minute=30),

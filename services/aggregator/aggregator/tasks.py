@@ -11,7 +11,16 @@ from celery import Task
 
 from aggregator.build import build_snapshot, record_failure, release_if_due, wait_for_burst
 from aggregator.progress import ProgressReporter
-from outcomes.db import get_engine, is_retryable, session_scope
+from outcomes.campaigns import send_due_reminders
+from outcomes.db import get_engine, is_retryable, session_factory, session_scope
+from outcomes.mail import (
+    REMIND_TASK,
+    SEND_MAIL_TASK,
+    SWEEP_MAIL_TASK,
+    MailDeferred,
+    deliver,
+    pending_mail,
+)
 from outcomes.models import utcnow
 from outcomes.queue import AGGREGATE_TASK, SWEEP_TASK, pending_outbox
 
@@ -112,6 +121,41 @@ def register(app: OutcomesCelery) -> None:
             log.info("outbox sweep: %d rows waiting, enqueueing a run", len(waiting))
             aggregate.apply_async(kwargs={"trigger": "outbox sweep"}, task_id=waiting[0])
         return len(waiting)
+
+    # A server that is down or answers 4xx is tried again with backoff; once the retries run out
+    # the row is still pending and the mail sweep sends it again. A 5xx answer is final.
+    @app.task(
+        name=SEND_MAIL_TASK,
+        shared=False,
+        autoretry_for=(MailDeferred,),
+        retry_backoff=2,
+        retry_backoff_max=300,
+        max_retries=8,
+    )
+    def send_mail(mail_id: int) -> str:
+        """Send one mail row (at most once: the row is claimed by a conditional update)."""
+        # deliver commits its claim and its outcome itself, so a plain session, not a scope.
+        with session_factory(settings.database_url, timeouts=timeouts)() as session:
+            return deliver(session, settings, mail_id)
+
+    @app.task(name=SWEEP_MAIL_TASK, shared=False)
+    def sweep_mail() -> int:
+        """Send mail rows that waited longer than one sweep interval (a lost or failed send)."""
+        cutoff = utcnow() - timedelta(seconds=settings.outbox_sweep_seconds)
+        with session_scope(settings.database_url, timeouts=timeouts) as session:
+            waiting = pending_mail(session, older_than=cutoff)
+        for mail_id in waiting:
+            send_mail.apply_async(kwargs={"mail_id": mail_id})
+        return len(waiting)
+
+    @app.task(name=REMIND_TASK, shared=False)
+    def send_reminders() -> int:
+        """Queue and send the campaign reminders due today (each member once per schedule day)."""
+        with session_factory(settings.database_url, timeouts=timeouts)() as session:
+            mail_ids = send_due_reminders(session, today=utcnow().date())
+        for mail_id in mail_ids:
+            send_mail.apply_async(kwargs={"mail_id": mail_id})
+        return len(mail_ids)
 
 
 def _record_failure(engine: Any, trigger: str, requested_by: int | None, error: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from outcomes.config import Settings
+from outcomes.mail import enqueue_mail, take_queued
 from outcomes.models import AuditLog, Outbox
 from outcomes.queue import enqueue, request_aggregation
 
@@ -33,6 +34,8 @@ def record_change(
     reason: str | None = None,
 ) -> Outbox | None:
     """Commit the session's changes with their audit row and, given a topic, an outbox row.
+
+    Mail queued in the transaction (outcomes.mail.queue_mail) is enqueued after the commit.
 
     topic names what the change feeds (outcomes.catalogue.TOPICS); with one, the aggregation
     run is sent after the commit. A failed or skipped send loses nothing: the periodic outbox
@@ -58,9 +61,12 @@ def record_change(
     # The send may run later on a timer thread, after this session has moved on: it gets a
     # copy that belongs to no session, not the row the commit expires.
     sent = outbox and Outbox(job_id=outbox.job_id, reason=outbox.reason, requested_by=actor_id)
+    mail_ids = take_queued(session)
     session.commit()
     if sent is not None:
         sender(settings).send(sent)
+    if mail_ids:  # mail rows written with the change (queue_mail): the worker sends them
+        enqueue_mail(settings, mail_ids)
     return outbox
 
 

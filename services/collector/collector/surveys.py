@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from collector.changes import record_change
 from collector.expressions import form_errors
 from outcomes.config import Settings
+from outcomes.mail import queue_mail
 from outcomes.models import (
     AuditLog,
     IdempotencyRecord,
@@ -344,6 +345,29 @@ def answer_changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[
     return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
 
 
+def _queue_decision_mail(
+    session: Session, response: SurveyResponse, status: str, reason: str
+) -> None:
+    """Queue mail of the decision to the member's active accounts, in its transaction."""
+    addresses = session.scalars(
+        select(User.email).where(
+            User.member_id == response.member_id, User.role == "member", User.is_active
+        )
+    )
+    if status == "accepted":
+        subject = f"Your {response.year} survey response was accepted"
+        body = f"Staff accepted your survey response for {response.year}. Thank you."
+    else:
+        subject = f"Your {response.year} survey response was returned for correction"
+        body = (
+            f"Staff returned your survey response for {response.year} for correction.\n\n"
+            f"Their message:\n{reason.strip()}\n\n"
+            "Sign in, correct the response and submit it again."
+        )
+    for address in addresses:
+        queue_mail(session, to=address, subject=subject, body=body, kind="decision")
+
+
 def decide_response(
     session: Session,
     settings: Settings,
@@ -392,6 +416,7 @@ def decide_response(
             f"The member saved revision {response.current_revision} after the one you "
             f"reviewed ({seen}); review it again.",
         )
+    _queue_decision_mail(session, response, status, reason)
     # Survey figures count accepted responses; the response rate counts submitted ones too,
     # so a return changes it.
     record_change(

@@ -11,6 +11,14 @@ from outcomes.models.accounts import (
     WebSession,
 )
 from outcomes.models.base import Base, utcnow
+from outcomes.models.mail import (
+    MAIL_KINDS,
+    MAIL_STATUSES,
+    Campaign,
+    CampaignInvite,
+    CampaignReminder,
+    Mail,
+)
 from outcomes.models.programme import (
     CERTIFICATE_KINDS,
     MEETING_BODIES,
@@ -52,6 +60,8 @@ __all__ = [
     "AGGREGATIONS",
     "CERTIFIABLE_CLASSES",
     "CERTIFICATE_KINDS",
+    "MAIL_KINDS",
+    "MAIL_STATUSES",
     "MEETING_BODIES",
     "MEMBERSHIP_CLASSES",
     "QUESTION_TYPES",
@@ -63,12 +73,16 @@ __all__ = [
     "AuditLog",
     "AuditingFirm",
     "Base",
+    "Campaign",
+    "CampaignInvite",
+    "CampaignReminder",
     "CaseStudy",
     "Certificate",
     "ExternalCertification",
     "Facility",
     "IdempotencyRecord",
     "IndicatorValue",
+    "Mail",
     "Meeting",
     "Member",
     "Outbox",

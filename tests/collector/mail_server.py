@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from outcomes.config import Settings
 from outcomes.runner import free_port
-from tests.conftest import Backend
+from tests.conftest import Backend, service_env
 
 
 class Inbox:
@@ -78,12 +83,25 @@ def mail_settings(backend: Backend, smtp: SmtpServer) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def mail_worker(mail_settings: Settings) -> Iterator:
-    """Run a real Celery worker (solo pool) whose settings point at the loopback SMTP server."""
-    from celery.contrib.testing.worker import start_worker
-
-    from aggregator.celery_app import create_celery
-
-    app = create_celery(mail_settings)
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
-        yield app
+def mail_worker(mail_settings: Settings) -> Iterator[None]:
+    """Run a real Celery worker process whose settings point at the loopback SMTP server."""
+    # A process, not a thread: stopping an in-process test worker sets Celery's process-wide
+    # should_terminate, which would stop the session's worker_app as well.
+    env = {
+        **service_env(mail_settings),
+        "SMTP_HOST": mail_settings.smtp_host,
+        "SMTP_PORT": str(mail_settings.smtp_port),
+        "SMTP_TIMEOUT": str(mail_settings.smtp_timeout),
+        "MAIL_FROM": mail_settings.mail_from,
+        "OUTBOX_SWEEP_SECONDS": str(mail_settings.outbox_sweep_seconds),
+    }
+    celery = str(Path(sys.executable).parent / "celery")
+    process = subprocess.Popen(
+        [celery, "-A", "aggregator.worker", "worker", "-P", "solo", "-l", "warning"],
+        env=env,
+        start_new_session=True,
+    )
+    # Tasks sent before the worker is up wait for it in the broker.
+    yield None
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)

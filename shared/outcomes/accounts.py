@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from datetime import datetime, timedelta
 
 import pyotp
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
@@ -128,6 +131,39 @@ def set_password(user: User, password: str, *, one_time: bool = False) -> None:
     user.password_hash = hash_password(password)
     user.must_change_password = one_time
     user.password_expires_at = utcnow() + ONE_TIME_PASSWORD_LIFETIME if one_time else None
+
+
+def _set_password_signer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="outcomes.set-password")
+
+
+def _password_fingerprint(user: User) -> str:
+    # Part of the link: once the password changes, the link no longer matches and is spent.
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:32]
+
+
+def set_password_token(secret_key: str, user: User) -> str:
+    """Return a signed token for a link that sets the account's password, once, within 7 days."""
+    payload = {"user": user.id, "password": _password_fingerprint(user)}
+    return _set_password_signer(secret_key).dumps(payload)
+
+
+def user_for_set_password(session: Session, secret_key: str, token: str) -> User | None:
+    """Return the active account a set-password token is for; None if expired, spent or forged."""
+    try:
+        payload = _set_password_signer(secret_key).loads(
+            token[:500], max_age=int(ONE_TIME_PASSWORD_LIFETIME.total_seconds())
+        )
+    except BadData:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("user"), int):
+        return None
+    user = session.get(User, payload["user"])
+    if user is None or not user.is_active:
+        return None
+    if not hmac.compare_digest(_password_fingerprint(user), str(payload.get("password"))):
+        return None
+    return user
 
 
 def end_sessions(session: Session, *, user: User) -> None:

@@ -1,8 +1,10 @@
 """Membership applications: the public form, the API, and staff decisions."""
 
+import re
+
 from sqlalchemy import func, select
 
-from outcomes.models import Application, AuditLog, Facility, Member, Outbox, User
+from outcomes.models import Application, AuditLog, Facility, Mail, Member, Outbox, User
 from tests.collector.web import make_login, post_form, sign_in
 from tests.factories import make_account
 
@@ -194,3 +196,52 @@ def test_applying_is_limited_per_address_across_the_form_and_the_api(collector, 
     assert collector.get("/apply").status_code == 200
     db.rollback()
     assert count(db, Application) == 10
+
+
+def test_an_approved_applicant_sets_a_password_once_from_the_mailed_link(collector, db):
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+    reference = collector.post("/api/v1/applications", json=GOOD).json["reference"]
+    approved = collector.post(
+        f"/api/v1/applications/{reference}/decision", json={"decision": "approve"}, headers=staff
+    )
+    assert approved.status_code == 200
+    db.rollback()
+    mail = db.scalars(select(Mail).where(Mail.kind == "account")).one()
+    assert mail.to_address == "ama@bauxite.example"
+    assert approved.json["temporary_password"] not in mail.body  # no password in clear
+    link = re.search(r"http://\S+(/account/set-password/\S+)", mail.body).group(1)
+    assert "Set your password" in collector.get(link).get_data(as_text=True)
+
+    differ = post_form(collector, link, {"new": "a long passphrase here", "again": "another"})
+    assert differ.status_code == 400
+    assert "differ" in differ.get_data(as_text=True)
+    weak = post_form(collector, link, {"new": "password", "again": "password"})
+    assert weak.status_code == 400
+    chosen = "tangerine kettle orbit saxophone"
+    done = post_form(collector, link, {"new": chosen, "again": chosen})
+    assert done.status_code == 302
+    assert done.headers["Location"].endswith("/login")
+
+    spent = collector.get(link)
+    assert spent.status_code == 404
+    assert "expired or was used" in spent.get_data(as_text=True)
+    account = db.scalars(select(User).where(User.email == "ama@bauxite.example")).one()
+    assert sign_in(collector, account, chosen).status_code == 302
+    forged = collector.get(link[:-3] + "abc")
+    assert forged.status_code == 404
+
+
+def test_a_rejected_applicant_is_mailed_the_reason(collector, db):
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+    reference = collector.post("/api/v1/applications", json=GOOD).json["reference"]
+    collector.post(
+        f"/api/v1/applications/{reference}/decision",
+        json={"decision": "reject", "reason": "We admit smelters only this year."},
+        headers=staff,
+    )
+    db.rollback()
+    mail = db.scalars(select(Mail)).one()
+    assert mail.to_address == "ama@bauxite.example"
+    assert "We admit smelters only this year." in mail.body

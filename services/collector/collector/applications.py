@@ -10,8 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.changes import record_change
-from outcomes.accounts import AccountError, create_user, temporary_password, user_by_email
+from outcomes.accounts import (
+    ONE_TIME_PASSWORD_LIFETIME,
+    AccountError,
+    create_user,
+    set_password_token,
+    temporary_password,
+    user_by_email,
+)
 from outcomes.config import Settings
+from outcomes.mail import queue_mail
 from outcomes.models import Application, Facility, Member, User, utcnow
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread on the phone
@@ -109,6 +117,20 @@ def approve_application(
     except AccountError as error:
         raise ApplicationError(str(error)) from None
     application.member_id = member.id
+    token = set_password_token(settings.secret_key, user)
+    link = f"{settings.collector_url}/account/set-password/{token}"
+    queue_mail(
+        session,
+        to=user.email,
+        subject=f"Your membership is approved: set your password ({application.reference})",
+        body=(
+            f"Dear {application.contact_name},\n\n{member.name} is now a member. Set the password "
+            f"of your account ({user.email}) with this link; it works once, for "
+            f"{ONE_TIME_PASSWORD_LIFETIME.days} days:\n\n{link}\n\n"
+            "Then sign in to report your organisation's annual survey."
+        ),
+        kind="account",
+    )
     _decide(session, settings, application, staff=staff, status="approved", reason="")
     return Approval(member=member, user=user, password=password)
 
@@ -120,6 +142,16 @@ def reject_application(
     _check_undecided(application)
     if not reason.strip():
         raise ApplicationError("Give the reason for a rejection.")
+    queue_mail(
+        session,
+        to=application.contact_email,
+        subject=f"Your membership application {application.reference}",
+        body=(
+            f"Dear {application.contact_name},\n\nThe application of {application.organisation} "
+            f"was not approved, for this reason:\n\n{reason.strip()}"
+        ),
+        kind="decision",
+    )
     _decide(session, settings, application, staff=staff, status="rejected", reason=reason.strip())
 
 

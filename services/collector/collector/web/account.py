@@ -15,6 +15,7 @@ from outcomes.accounts import (
     set_password,
     totp_uri,
     use_totp,
+    user_for_set_password,
 )
 from outcomes.security import verify_password
 
@@ -50,6 +51,40 @@ def password() -> str | Response | tuple[str, int]:
     )
     flash("Your password is changed; every other browser is signed out.")
     return redirect(url_for(setup_page(user) or _home(user.role)))
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+def set_password_from_link(token: str) -> str | Response | tuple[str, int]:
+    """Set a new account's password from its mailed link (once, within its lifetime)."""
+    user = user_for_set_password(db(), settings().secret_key, token)
+    if user is None:
+        error = (
+            "This link has expired or was used already. Ask the secretariat's staff for a new "
+            "one-time password."
+        )
+        return render_template("account/set_password.html", expired=error), 404
+    if request.method == "GET":
+        return render_template("account/set_password.html", email=user.email)
+    new = request.form.get("new", "")
+    if new != request.form.get("again", ""):
+        error = "The two passwords differ; type the same one twice."
+        return render_template("account/set_password.html", email=user.email, error=error), 400
+    try:
+        set_password(user, new)
+    except AccountError as refused:
+        error = f"Not set: {refused}."
+        return render_template("account/set_password.html", email=user.email, error=error), 400
+    end_sessions(db(), user=user)
+    record_change(
+        db(),
+        settings(),
+        actor_id=user.id,
+        action="account.password_set_from_link",
+        object_type="user_account",
+        object_id=user.id,
+    )
+    flash("Your password is set. Sign in with it.")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/two-factor", methods=["GET", "POST"])

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from outcomes.models import (
     Campaign,
     CampaignInvite,
     CampaignReminder,
+    Mail,
     Member,
     SurveyDefinition,
     SurveyResponse,
@@ -107,6 +108,64 @@ def open_campaign(
             )
     session.flush()
     return campaign
+
+
+def due_date(session: Session, *, member_id: int | None, year: int) -> date | None:
+    """Return the date a member's campaign asks for the year's survey, if it was invited."""
+    return session.scalar(
+        select(Campaign.due_on)
+        .join(CampaignInvite, CampaignInvite.campaign_id == Campaign.id)
+        .where(Campaign.year == year, CampaignInvite.member_id == member_id)
+    )
+
+
+def tracking(session: Session, campaign: Campaign) -> list[dict[str, Any]]:
+    """Return each invited member's progress, reminders and undelivered mail, in one query."""
+    reminded = (
+        select(
+            CampaignReminder.member_id,
+            func.count().label("reminders"),
+            func.max(CampaignReminder.sent_at).label("last_reminded_at"),
+        )
+        .where(CampaignReminder.campaign_id == campaign.id)
+        .group_by(CampaignReminder.member_id)
+        .subquery()
+    )
+    # Mail the server refused for good since the campaign opened: staff must fix the address.
+    refused = (
+        select(
+            User.member_id,
+            func.count(Mail.id).label("refused_mail"),
+            func.max(Mail.last_error).label("refusal"),
+        )
+        .join(Mail, Mail.to_address == User.email)
+        .where(Mail.status == "failed", Mail.created_at >= campaign.created_at)
+        .group_by(User.member_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Member.id.label("member_id"),
+            Member.code,
+            Member.name,
+            func.coalesce(SurveyResponse.status, "not started").label("status"),
+            func.coalesce(reminded.c.reminders, 0).label("reminders"),
+            reminded.c.last_reminded_at,
+            func.coalesce(refused.c.refused_mail, 0).label("refused_mail"),
+            refused.c.refusal,
+        )
+        .select_from(CampaignInvite)
+        .join(Member, Member.id == CampaignInvite.member_id)
+        .outerjoin(
+            SurveyResponse,
+            (SurveyResponse.member_id == Member.id) & (SurveyResponse.year == campaign.year),
+        )
+        .outerjoin(reminded, reminded.c.member_id == Member.id)
+        .outerjoin(refused, refused.c.member_id == Member.id)
+        .where(CampaignInvite.campaign_id == campaign.id)
+        .order_by(Member.name, Member.id)
+    )
+    return [dict(row._mapping) for row in rows]
 
 
 def send_due_reminders(session: Session, today: date) -> list[int]:

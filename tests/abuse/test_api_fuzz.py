@@ -12,7 +12,13 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from sqlalchemy import select
 
 from collector import create_app
-from outcomes.models import ExternalCertification, Meeting, SurveyQuestion, SurveyResponse
+from outcomes.models import (
+    Campaign,
+    ExternalCertification,
+    Meeting,
+    SurveyQuestion,
+    SurveyResponse,
+)
 from tests.factories import make_account, make_snapshot, make_survey
 
 APPLICATION = {
@@ -112,6 +118,9 @@ OPERATIONS = {
         "certification",
         None,
     ),
+    ("GET", "/api/v1/campaigns"): ("staff", None, None),
+    ("POST", "/api/v1/campaigns"): ("staff", None, {"year": 2025, "due_on": "2099-03-31"}),
+    ("GET", "/api/v1/campaigns/{year}"): ("staff", "campaign", None),
     ("GET", "/api/v1/builds"): ("staff", None, None),
     ("GET", "/api/v1/builds/{build_id}/changes"): ("staff", "build", None),
     ("POST", "/api/v1/builds/{build_id}/preview"): ("staff", "build", None),
@@ -149,7 +158,8 @@ def api(settings, db):
     draft = make_survey(db, year=2027, status="draft")
     meeting = Meeting(body="board", held_on=date(2024, 2, 15))
     scheme = ExternalCertification(code="ISO14001", name="ISO 14001", valid_from=date(2015, 1, 1))
-    db.add_all([meeting, scheme])
+    campaign = Campaign(year=2024, due_on=date(2024, 3, 31), reminder_days=[])
+    db.add_all([meeting, scheme, campaign])
     tokens = {"member": make_account(db), "staff": make_account(db, role="staff")}
     released = make_snapshot(db, [], status="released", as_of=date(2025, 1, 1))
     built = make_snapshot(db, [], status="built")
@@ -175,6 +185,7 @@ def api(settings, db):
         "certification": {"certification_id": scheme.id},
         "build": {"build_id": built.id},
         "release": {"build_id": released.id},
+        "campaign": {"year": 2024},
     }
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app), tokens, known
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from collector import create_app
 from outcomes.models import (
     Application,
+    Campaign,
     ExternalCertification,
     Meeting,
     Outbox,
@@ -91,6 +92,10 @@ MATRIX = {
         403,
         200,
     ),
+    ("GET", "/api/v1/campaigns", None): (401, 403, 403, 200),
+    # The world's 2025 campaign is open already: staff are told so.
+    ("POST", "/api/v1/campaigns", "campaign"): (401, 403, 403, 409),
+    ("GET", "/api/v1/campaigns/{year}", None): (401, 403, 403, 200),
     ("GET", "/api/v1/builds", None): (401, 403, 403, 200),
     ("GET", "/api/v1/builds/{build_id}/changes", None): (401, 403, 403, 200),
     ("POST", "/api/v1/builds/{build_id}/preview", None): (401, 403, 403, 201),
@@ -118,6 +123,7 @@ BODIES = {
     "scheme_change": {"name": "ISO 14001:2015", "valid_from": "2015-09-15"},
     "release": {"title": "2025 annual results", "notes": "First release."},
     "withdraw": {"reason": "Two audits were counted twice."},
+    "campaign": {"year": 2025, "due_on": "2099-03-31"},
 }
 
 
@@ -140,11 +146,12 @@ def world(collector, db):
     writing(db)  # a worker may have published since the read above
     meeting = Meeting(body="board", held_on=date(2024, 2, 15))
     scheme = ExternalCertification(code="ISO14001", name="ISO 14001", valid_from=date(2015, 1, 1))
-    db.add_all([meeting, scheme])
+    campaign = Campaign(year=2025, due_on=date(2099, 3, 31), reminder_days=[])
+    db.add_all([meeting, scheme, campaign])
     make_snapshot(db, [], status="released", as_of=date(2025, 1, 1))
     built = make_snapshot(db, [], status="built")
     db.commit()
-    ids = {"reference": reference, "year": 2025, "job": job, "kind": "meetings"}
+    ids = {"reference": reference, "year": campaign.year, "job": job, "kind": "meetings"}
     question = db.scalar(select(SurveyQuestion.id).where(SurveyQuestion.definition_id == draft.id))
     return tokens, {
         **ids,
@@ -244,11 +251,15 @@ PAGES = {
         403,
         302,
     ),
+    ("GET", "/staff/campaigns", None): (302, 403, 403, 200),
+    ("POST", "/staff/campaigns", "campaign"): (302, 403, 403, 302),
+    ("GET", "/staff/campaigns/{year}", None): (302, 403, 403, 200),
 }
 FORMS = {
     "meeting": {"body": "board", "held_on": "2024-03-01"},
     "question": {"key": "water_use", "label": "Water used", "type": "decimal"},
     "scheme": {"code": "ISO45001", "name": "ISO 45001", "valid_from": "2018-03-12"},
+    "campaign": {"year": "2025", "due_on": "2099-03-31", "reminder_days": "-7, 3"},
 }
 
 
@@ -258,11 +269,14 @@ def test_each_new_staff_page_answers_each_kind_of_visitor_as_the_matrix_says(
     collector, db, cell, actor
 ):
     draft = make_survey(db, year=2027, status="draft")
+    make_survey(db)  # open, for a campaign
     meeting = Meeting(body="board", held_on=date(2024, 2, 15))
     scheme = ExternalCertification(code="ISO14001", name="ISO 14001", valid_from=date(2015, 1, 1))
-    db.add_all([meeting, scheme])
+    campaign = Campaign(year=2024, due_on=date(2024, 3, 31), reminder_days=[])
+    db.add_all([meeting, scheme, campaign])
     db.flush()
     ids = {
+        "year": campaign.year,
         "kind": "meetings",
         "record_id": meeting.id,
         "definition_id": draft.id,
@@ -293,6 +307,7 @@ def test_each_new_staff_page_answers_each_kind_of_visitor_as_the_matrix_says(
         assert db.get(Meeting, meeting.id).held_on == date(2024, 2, 15)
         assert db.scalars(select(ExternalCertification.valid_until)).all() == [None]
         assert len(survey_questions(db, definition_id=draft.id)) == 3
+        assert db.scalars(select(Campaign.year)).all() == [2024]
 
 
 # Account management: only staff with the admin role; one's own account pages: anyone signed in.

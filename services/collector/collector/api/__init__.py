@@ -45,6 +45,7 @@ def init_api(app: Flask) -> None:
         aggregations,
         applications,
         builds,
+        campaigns,
         certifications,
         definitions,
         exports,
@@ -67,30 +68,22 @@ def init_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."}
     )
-    api.register_blueprint(surveys.blp, url_prefix="/api/v1/surveys")
-    api.register_blueprint(aggregations.blp, url_prefix="/api/v1/aggregations")
-    api.register_blueprint(builds.blp, url_prefix="/api/v1/builds")
-    api.register_blueprint(applications.blp, url_prefix="/api/v1/applications")
-    api.register_blueprint(imports.blp, url_prefix="/api/v1/imports")
-    api.register_blueprint(records.blp, url_prefix="/api/v1/records")
-    api.register_blueprint(certifications.blp, url_prefix="/api/v1/external-certifications")
-    api.register_blueprint(definitions.blp, url_prefix="/api/v1/survey-definitions")
-    api.register_blueprint(responses.blp, url_prefix="/api/v1/survey-responses")
-    api.register_blueprint(exports.blp, url_prefix="/api/v1/exports")
-    # The API authenticates with bearer tokens, which a browser never sends on its own,
-    # so cross-site requests cannot ride on a session: CSRF tokens are for the web forms.
-    blueprints = (
-        surveys,
-        aggregations,
-        applications,
-        builds,
-        imports,
-        records,
-        certifications,
-        definitions,
-        responses,
-        exports,
-    )
-    for module in blueprints:
+    mounted = {
+        "surveys": surveys,
+        "aggregations": aggregations,
+        "builds": builds,
+        "applications": applications,
+        "imports": imports,
+        "records": records,
+        "external-certifications": certifications,
+        "survey-definitions": definitions,
+        "survey-responses": responses,
+        "exports": exports,
+        "campaigns": campaigns,
+    }
+    for path, module in mounted.items():
+        api.register_blueprint(module.blp, url_prefix=f"/api/v1/{path}")
+        # The API authenticates with bearer tokens, which a browser never sends on its own,
+        # so cross-site requests cannot ride on a session: CSRF tokens are for the web forms.
         csrf.exempt(module.blp)
     app.teardown_appcontext(close_db)

@@ -14,6 +14,7 @@ from collector.surveys import SurveyError, current_response, revision_history, s
 from collector.web.forms import form_values, posted_values, survey_answers
 from collector.web.session import login_required, refuse, web_user
 from outcomes.accounts import create_token, revoke_token, user_tokens
+from outcomes.campaigns import due_date
 from outcomes.models import (
     Member,
     SurveyDefinition,
@@ -102,6 +103,7 @@ def survey(year: int) -> str | Response | tuple[str, int]:
         rules=[[q.key, q.required, q.logic or {}, q.choices] for q in questions],
         languages=_languages(questions),
         response=found,
+        due_on=due_date(session, member_id=web_user().member_id, year=year),
         values=values,
         errors=errors,
         message=message,

@@ -6,6 +6,7 @@ from collector.web.staff import (  # noqa: F401  (importing a module registers i
     accounts,
     applications,
     audit,
+    campaigns,
     certifications,
     exports,
     home,

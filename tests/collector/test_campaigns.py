@@ -34,6 +34,18 @@ def _members(session, count: int) -> list:
     return members
 
 
+def _respond(session, member, definition, status: str) -> None:
+    session.add(
+        SurveyResponse(
+            member_id=member.id,
+            year=definition.year,
+            definition_id=definition.id,
+            status=status,
+            current_revision=1,
+        )
+    )
+
+
 def _refusals(db) -> list[str]:
     db.rollback()  # see the worker's commits
     return list(db.scalars(select(Mail.status).where(Mail.to_address.like("refused%"))))
@@ -64,24 +76,8 @@ def test_reminders_reach_exactly_the_members_who_have_not_submitted(
         session.commit()
         enqueue_mail(mail_settings, invitations)
         for member in members[:2]:
-            session.add(
-                SurveyResponse(
-                    member_id=member.id,
-                    year=2025,
-                    definition_id=definition.id,
-                    status="submitted",
-                    current_revision=1,
-                )
-            )
-        session.add(
-            SurveyResponse(
-                member_id=members[2].id,
-                year=2025,
-                definition_id=definition.id,
-                status="draft",
-                current_revision=1,
-            )
-        )
+            _respond(session, member, definition, "submitted")
+        _respond(session, members[2], definition, "draft")
         session.commit()
 
     wait_for(lambda: len(_subjects(smtp, "is invited")) == 5)
@@ -149,15 +145,7 @@ def test_staff_open_a_campaign_by_api_and_follow_submissions_reminders_and_refus
             role="member",
             member_id=refused.id,
         )
-        session.add(
-            SurveyResponse(
-                member_id=members[0].id,
-                year=2025,
-                definition_id=definition.id,
-                status="submitted",
-                current_revision=1,
-            )
-        )
+        _respond(session, members[0], definition, "submitted")
         session.commit()
     staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
     db.commit()

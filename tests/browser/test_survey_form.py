@@ -17,18 +17,29 @@ EXAMPLES = Path(__file__).parents[1] / "collector" / "xlsform_examples"
 SURVEY = [
     [
         *("type", "name", "label::English (en)", "label::Français (fr)", "relevant"),
-        *("constraint", "constraint_message::English (en)", "required"),
+        *("constraint", "constraint_message::English (en)", "required", "calculation"),
     ],
-    ["begin_group", "sites", "Sites", "Sites", "", "", "", ""],
-    ["select_one yn", "has_sites", "Do you run sites?", "Avez-vous des sites ?", "", "", "", "yes"],
+    ["begin_group", "sites", "Sites", "Sites", "", "", "", "", ""],
+    [
+        "select_one yn",
+        "has_sites",
+        "Do you run sites?",
+        "Avez-vous des sites ?",
+        "",
+        "",
+        "",
+        "yes",
+        "",
+    ],
     [
         *("integer", "count", "How many sites?", "Combien ?", "${has_sites} = 'yes'"),
-        *(". > 0", "Give at least 1 site.", "yes"),
+        *(". > 0", "Give at least 1 site.", "yes", ""),
     ],
-    ["end_group", "", "", "", "", "", "", ""],
-    ["begin_group", "people", "People", "Personnes", "", "", "", ""],
-    ["text", "contact", "Contact person", "Personne de contact", "", "", "", ""],
-    ["end_group", "", "", "", "", "", "", ""],
+    ["calculate", "audits", "Audits due", "Audits", "", "", "", "", "${count} * 2"],
+    ["end_group", "", "", "", "", "", "", "", ""],
+    ["begin_group", "people", "People", "Personnes", "", "", "", "", ""],
+    ["text", "contact", "Contact person", "Personne de contact", "", "", "", "", ""],
+    ["end_group", "", "", "", "", "", "", "", ""],
 ]
 CHOICES = [
     ["list_name", "name", "label::English (en)", "label::Français (fr)"],
@@ -63,6 +74,9 @@ def test_a_member_fills_a_survey_through_its_skip_logic_and_rules(browser, setti
         assert page.locator("#q-count").is_hidden()
         page.select_option("#q-has_sites", "yes")
         assert page.locator("#q-count").is_visible()
+        # A calculation is worked out as the member types.
+        page.fill("#q-count", "3")
+        assert page.locator("#q-audits").inner_text() == "6"
 
         # Enter in a field saves nothing.
         page.fill("#q-contact", "Ama")
@@ -88,6 +102,7 @@ def test_a_member_fills_a_survey_through_its_skip_logic_and_rules(browser, setti
 
         # Corrected (a hidden answer is not sent), the server accepts the submission.
         page.select_option("#q-has_sites", "no")
+        assert page.locator("#q-audits").inner_text() == ""
         page.click("button[value=submit]")
         page.get_by_text("Survey submitted").wait_for()
 

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from collector.expressions import ExpressionError, evaluate, form_errors, parse, string
+from collector.expressions import (
+    ExpressionError,
+    calculated,
+    evaluate,
+    form_errors,
+    parse,
+    string,
+)
 from tests.collector.test_survey_definitions import workbook
 from tests.collector.test_xlsform_import import api_import
 from tests.factories import make_account
@@ -215,3 +222,89 @@ def test_the_demo_surveys_open_year_has_sections_skip_logic_two_languages_and_ke
     assert form_errors(
         rules, {**answers[0], "human_rights_policy": False, "policy_url": "x"}, submitted=True
     )["policy_url"]
+
+
+CALCULATED = [  # key, required, logic, choices: a chain, one read before it is computed, text
+    ("share", False, {"calculate": parse("round(${women} div ${total} * 100, 1)")}, ()),
+    ("women", False, {}, ()),
+    ("men", False, {}, ()),
+    ("total", False, {"calculate": parse("${women} + ${men}")}, ()),
+    ("site", False, {"calculate": parse("concat('site-', ${total})")}, ()),
+    (
+        "big",
+        False,
+        {"relevant": parse("${total} > 100"), "calculate": parse("${total} * 2")},
+        (),
+    ),
+]
+CALCULATED_NUMERIC = ["share", "women", "men", "total", "big"]
+CALCULATIONS = [  # answers sent, the calculated values stored
+    (
+        {"women": 30, "men": 90, "share": 99, "big": 1},
+        {"share": 25.0, "total": 120.0, "site": "site-120", "big": 240.0},
+    ),
+    ({"women": 3, "men": 1}, {"share": 75.0, "total": 4.0, "site": "site-4", "big": None}),
+    ({"women": 0, "men": 0}, {"share": None, "total": 0.0, "site": "site-0", "big": None}),
+    ({}, {"share": None, "total": None, "site": "site-", "big": None}),
+]
+
+
+def test_calculations_are_worked_out_on_the_server_whatever_was_sent():
+    rules = tuple((k, r, logic, tuple(c)) for k, r, logic, c in CALCULATED)
+    for sent, expected in CALCULATIONS:
+        found = calculated(rules, sent, frozenset(CALCULATED_NUMERIC))
+        assert {key: found[key] for key in expected} == expected, sent
+
+
+@pytest.mark.browser
+def test_the_browser_calculates_exactly_as_the_server(browser):
+    page = browser.new_page()
+    page.set_content("<html><body></body></html>")
+    page.add_script_tag(content=SCRIPT.read_text())
+    found = page.evaluate(
+        """([rules, cases, numeric]) =>
+            cases.map((sent) => FormLogic.calculated(rules, sent, numeric))""",
+        [[list(q) for q in CALCULATED], [sent for sent, _ in CALCULATIONS], CALCULATED_NUMERIC],
+    )
+    for (sent, expected), values in zip(CALCULATIONS, found, strict=True):
+        assert {key: values[key] for key in expected} == expected, sent
+
+
+def test_an_imported_calculation_is_stored_and_drives_skip_logic_through_the_api(collector, db):
+    staff = make_account(db, role="staff")
+    member = make_account(db)
+    db.commit()
+    survey = [
+        ["type", "name", "label", "calculation", "relevant", "aggregation"],
+        ["integer", "women", "Women employed", "", "", "sum"],
+        ["integer", "men", "Men employed", "", "", "sum"],
+        ["calculate", "share", "", "round(${women} div (${women} + ${men}) * 100, 1)", "", "mean"],
+        ["calculate", "band", "", "if(${share} >= 40, 'balanced', 'low')", "", "count"],
+        ["text", "plan", "Your plan to hire more women", "", "${share} < 40", ""],
+    ]
+    created = api_import(collector, staff, workbook(survey, []))
+    assert created.status_code == 201, created.get_json()
+    questions = {q["key"]: q for q in created.get_json()["questions"]}
+    assert questions["share"]["type"] == "decimal"
+    assert questions["band"]["type"] == "text"
+    collector.post(
+        f"/api/v1/survey-definitions/{created.get_json()['id']}/status",
+        json={"status": "open"},
+        headers={"Authorization": f"Bearer {staff}"},
+    )
+    headers = {"Authorization": f"Bearer {member}"}
+
+    def put(answers):
+        body = {"status": "submitted", "answers": answers}
+        return collector.put("/api/v1/surveys/2026", json=body, headers=headers)
+
+    balanced = put({"women": 45, "men": 55, "share": 3.0})
+    assert balanced.status_code == 200, balanced.get_json()
+    assert balanced.get_json()["answers"]["share"] == 45.0  # what was sent is replaced
+    assert balanced.get_json()["answers"]["band"] == "balanced"
+    low = put({"women": 1, "men": 9, "plan": ""})
+    assert low.status_code == 200, low.get_json()
+    assert low.get_json()["answers"]["share"] == 10.0
+    not_applying = put({"women": 45, "men": 55, "plan": "More apprentices"})
+    assert not_applying.status_code == 422
+    assert "plan" in not_applying.get_json()["errors"]["json"]["answers"]

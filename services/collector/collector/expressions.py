@@ -216,6 +216,49 @@ def form_errors(
     return errors
 
 
+def calculated(
+    questions: tuple[tuple[str, bool, dict[str, Any], tuple[dict[str, Any], ...]], ...],
+    answers: dict[str, Any],
+    numeric: frozenset[str],
+) -> dict[str, Any]:
+    """Return the answers with each calculated question's value worked out from the others.
+
+    Whatever was sent for a calculated question is replaced. A calculation may read one that
+    comes after it, so values settle in passes (the import refuses circles); one that is not
+    relevant, or whose result is not a finite number where a number is stored, is empty.
+    """
+    values = dict(answers)
+    formulas = [
+        (key, logic) for key, _required, logic, _choices in questions if "calculate" in logic
+    ]
+    for _ in range(len(formulas)):
+        before = dict(values)
+        for key, logic in formulas:
+            relevant = logic.get("relevant")
+            if relevant is not None and not boolean(evaluate(relevant, values)):
+                values[key] = None
+                continue
+            result = evaluate(logic["calculate"], values)
+            if key in numeric:
+                amount = number(result)
+                values[key] = amount if math.isfinite(amount) else None
+            else:
+                values[key] = string(result)[:1000] or None
+        if values == before:
+            break
+    return values
+
+
+def gives_number(tree: list[Any]) -> bool:
+    """Tell whether an expression always gives a number (arithmetic, number(), round()...)."""
+    kind = tree[0]
+    if kind == "call" and tree[1] == "if":
+        return gives_number(tree[3]) and gives_number(tree[4])
+    if kind == "call":
+        return tree[1] in ("number", "int", "round", "count-selected", "string-length")
+    return kind in ("num", "neg", "+", "-", "*", "div", "mod")
+
+
 def references(tree: list[Any]) -> set[str]:
     """Return the names of the questions an expression refers to."""
     found, stack = set(), [tree]

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from collector.changes import record_change
-from collector.expressions import form_errors
+from collector.expressions import calculated, form_errors
 from outcomes.config import Settings
 from outcomes.mail import queue_mail
 from outcomes.models import (
@@ -54,6 +54,18 @@ class OpenSurvey:
     draft: Schema
     # (key, required, logic, choices) of each question with XLSForm rules, in display order.
     rules: tuple[tuple[str, bool, dict[str, Any], tuple[dict[str, Any], ...]], ...] = ()
+
+    @property
+    def calculated_keys(self) -> list[str]:
+        """Return the keys of the questions whose answer the form calculates."""
+        return [key for key, _required, logic, _choices in self.rules if "calculate" in logic]
+
+    def calculate(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """Return stored answers with the form's calculated questions worked out (if it has any)."""
+        if not self.calculated_keys:
+            return stored
+        numeric = frozenset(key for key, is_number in self.questions if is_number)
+        return calculated(self.rules, stored, numeric)
 
 
 _open_surveys: dict[tuple[str, int, datetime], OpenSurvey] = {}
@@ -194,7 +206,8 @@ def _write_revision(
         raise SurveyError(
             422, "Some answers need correcting.", {"json": {"answers": error.messages}}
         ) from None
-    stored = schema.dump(answers)
+    stored = survey.calculate(schema.dump(answers))
+    answers.update((key, stored[key]) for key in survey.calculated_keys)
     broken = survey.rules and form_errors(survey.rules, stored, submitted=status != "draft")
     if broken:
         raise SurveyError(422, "Some answers need correcting.", {"json": {"answers": broken}})

@@ -16,7 +16,7 @@ from pyxform.errors import PyXFormError
 from pyxform.xls2json import parse_file_to_json
 
 from collector.definitions import NUMERIC_TYPES, ChoiceSchema, DefinitionError
-from collector.expressions import ExpressionError, parse, references
+from collector.expressions import ExpressionError, gives_number, parse, references
 from outcomes.models import AGGREGATIONS
 
 # XLSForm types we render, and the question type each becomes.
@@ -27,9 +27,12 @@ XLSFORM_TYPES = {
     "date": "date",
     "select one": "select_one",
     "select all that apply": "select_many",
+    # Worked out from other answers on every save; a text when the expression is not arithmetic.
+    "calculate": "decimal",
 }
 FROM_FILE = ("select one from file", "select all that apply from file", "select one external")
-# Columns of the form's "survey" sheet that pyxform keeps and that we do not render.
+# Columns of the form's "survey" sheet that pyxform keeps and that we do not apply (a calculation
+# on a question of another type than calculate: a default worked out live, which we do not do).
 UNRENDERED_BINDS = ("calculate", "readonly")
 EXPRESSIONS = ("relevant", "constraint")
 BOUND = re.compile(r"^\s*\.\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -279,6 +282,8 @@ def _check_references(report: ImportReport, paths: dict[str, str]) -> None:
                 continue
             logic = question["logic"]
             logic[column] = ["and", logic[column], tree] if column in logic else tree
+            if column == "calculate" and not gives_number(tree):
+                _calculates_text(question, report, paths[key])
             missing = sorted(references(tree) - set(paths))
             if missing:
                 report.refused.append(
@@ -293,6 +298,17 @@ def _check_references(report: ImportReport, paths: dict[str, str]) -> None:
             "relevant or calculate expressions depend on each other in a circle: "
             + " -> ".join(paths[k] for k in cycle)
         )
+
+
+def _calculates_text(question: dict[str, Any], report: ImportReport, where: str) -> None:
+    """Store a calculation that gives text as a text question, which aggregates only by count."""
+    question["type"] = "text"
+    if question["aggregation"] not in ("none", "count"):
+        report.unsupported.append(
+            f"'{where}': its calculation gives text, which cannot aggregate as "
+            f"'{question['aggregation']}'; the question feeds no public figure (use 'count')"
+        )
+        question["aggregation"] = "none"
 
 
 def _cycle(depends: dict[str, set[str]]) -> list[str]:
@@ -332,8 +348,11 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
                 minimum = number
             else:
                 maximum = number
+    calculation = child["type"] == "calculate"
+    if calculation:
+        expressions.append(("calculate", str(bind.get("calculate") or "''"), False))
     for name in UNRENDERED_BINDS:
-        if bind.get(name):
+        if bind.get(name) and not (calculation and name == "calculate"):
             report.unsupported.append(f"'{where}': {name} '{bind[name]}' is not applied")
     if child.get("choice_filter"):
         expressions.append(("choice_filter", str(child["choice_filter"]), True))
@@ -375,7 +394,8 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
         "type": kind,
         "minimum": minimum,
         "maximum": maximum,
-        "required": str(bind.get("required", "")).lower() in {"yes", "true", "true()"},
+        "required": not calculation
+        and str(bind.get("required", "")).lower() in {"yes", "true", "true()"},
         "choices": _choices(child, report, where),
         "aggregation": aggregation,
         "unit": str(child.get("unit") or "")[:40],

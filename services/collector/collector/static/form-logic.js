@@ -174,5 +174,29 @@
     return { errors, relevance };
   }
 
-  window.FormLogic = { evaluate, formErrors, number, boolean, string };
+  // The answers with each calculated question's value worked out, as the server's calculated.
+  function calculated(questions, answers, numeric) {
+    const values = Object.assign({}, answers);
+    const formulas = questions.filter(([, , logic]) => "calculate" in logic);
+    for (let pass = 0; pass < formulas.length; pass += 1) {
+      const before = JSON.stringify(values);
+      for (const [key, , logic] of formulas) {
+        if ("relevant" in logic && !boolean(evaluate(logic.relevant, values))) {
+          values[key] = null;
+          continue;
+        }
+        const result = evaluate(logic.calculate, values);
+        if (numeric.includes(key)) {
+          const amount = number(result);
+          values[key] = Number.isFinite(amount) ? amount : null;
+        } else {
+          values[key] = string(result).slice(0, 1000) || null;
+        }
+      }
+      if (JSON.stringify(values) === before) break;
+    }
+    return values;
+  }
+
+  window.FormLogic = { evaluate, formErrors, calculated, number, boolean, string };
 })();

@@ -13,6 +13,9 @@
   function question(key) {
     return form.querySelector(`.question[data-key="${CSS.escape(key)}"]`);
   }
+  const numeric = rules.map(([key]) => key)
+    .filter((key) => ["integer", "decimal", "boolean"].includes(question(key).dataset.type));
+  const calculatedKeys = new Set(rules.filter(([, , logic]) => "calculate" in logic).map(([key]) => key));
 
   // What the form sends: a hidden question's disabled inputs count as unanswered. With all,
   // every typed value (formErrors blanks the ones of questions found not relevant, in order).
@@ -37,9 +40,22 @@
     return found;
   }
 
+  // What the form sends, with the calculated questions worked out as the server will.
+  function withCalculations(found) {
+    const values = FormLogic.calculated(rules, found, numeric);
+    for (const key of calculatedKeys) {
+      const v = values[key];
+      document.getElementById("q-" + key).textContent = v === null ? "" : FormLogic.string(v);
+    }
+    return values;
+  }
+
   function apply() {
-    const values = answers(true);
-    const { relevance } = FormLogic.formErrors(rules, values, false);
+    const typed = answers(true);
+    const { relevance } = FormLogic.formErrors(rules, withCalculations(typed), false);
+    // Shown as the server will store them: from the answers of the questions that apply.
+    for (const key of Object.keys(relevance)) if (!relevance[key]) typed[key] = null;
+    const values = withCalculations(typed);
     let shown = 0;
     let answered = 0;
     for (const [key, , logic, choices] of rules) {
@@ -60,7 +76,7 @@
           if (label && option.type === "checkbox") label.hidden = !offered;
         }
       }
-      if (relevant) {
+      if (relevant && !calculatedKeys.has(key)) {
         shown += 1;
         const v = values[key];
         if (v !== null && !(Array.isArray(v) && v.length === 0)) answered += 1;
@@ -108,7 +124,7 @@
 
   form.addEventListener("submit", (event) => {
     const submitted = event.submitter && event.submitter.value === "submit";
-    const { errors } = FormLogic.formErrors(rules, answers(), submitted);
+    const { errors } = FormLogic.formErrors(rules, withCalculations(answers()), submitted);
     if (Object.keys(errors).length) {
       event.preventDefault();
       showErrors(errors);

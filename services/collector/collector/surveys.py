@@ -200,14 +200,18 @@ def _write_revision(
     survey = open_survey_for(session, year)
     status = submission["status"]
     schema = survey.draft if status == "draft" else survey.submitted
+    # A calculated answer is worked out below: what a client sent for it is not even checked.
+    sent, calculated_keys = submission["answers"], survey.calculated_keys
+    if calculated_keys and isinstance(sent, dict):
+        sent = {k: v for k, v in sent.items() if k not in calculated_keys}
     try:
-        answers = schema.load(submission["answers"])
+        answers = schema.load(sent)
     except ValidationError as error:
         raise SurveyError(
             422, "Some answers need correcting.", {"json": {"answers": error.messages}}
         ) from None
     stored = survey.calculate(schema.dump(answers))
-    answers.update((key, stored[key]) for key in survey.calculated_keys)
+    answers.update((key, stored[key]) for key in calculated_keys)
     broken = survey.rules and form_errors(survey.rules, stored, submitted=status != "draft")
     if broken:
         raise SurveyError(422, "Some answers need correcting.", {"json": {"answers": broken}})

@@ -14,6 +14,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
+from outcomes.config import Settings
+from outcomes.mail import queue_mail
 from outcomes.models import ApiToken, Member, User, WebSession, utcnow
 from outcomes.security import hash_password, new_token, token_digest, verify_password
 
@@ -146,6 +148,24 @@ def set_password_token(secret_key: str, user: User) -> str:
     """Return a signed token for a link that sets the account's password, once, within 7 days."""
     payload = {"user": user.id, "password": _password_fingerprint(user)}
     return _set_password_signer(secret_key).dumps(payload)
+
+
+def mail_set_password_link(
+    session: Session, settings: Settings, user: User, *, subject: str, opening: str
+) -> None:
+    """Queue a mail with the account's set-password link (the caller records the change)."""
+    token = set_password_token(settings.secret_key, user)
+    queue_mail(
+        session,
+        to=user.email,
+        subject=subject,
+        body=(
+            f"{opening}\n\nSet the password of your account ({user.email}) with this link; it "
+            f"works once, for {ONE_TIME_PASSWORD_LIFETIME.days} days:\n\n"
+            f"{settings.collector_url}/account/set-password/{token}\n"
+        ),
+        kind="account",
+    )
 
 
 def user_for_set_password(session: Session, secret_key: str, token: str) -> User | None:

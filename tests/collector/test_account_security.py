@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from collector import create_app
 from outcomes.accounts import AccountError, create_token, create_user
-from outcomes.models import ApiToken, User, WebSession, utcnow
+from outcomes.models import ApiToken, Mail, User, WebSession, utcnow
 from tests.collector.web import PASSWORD, csrf_token, make_login, post_form, sign_in, writing
 from tests.factories import make_member
 
@@ -104,6 +104,11 @@ def test_only_admins_manage_accounts_and_a_reset_ends_sessions_and_tokens(settin
     assert members_browser.get("/member").status_code == 302
     bearer = {"Authorization": f"Bearer {token}"}
     assert app.test_client().get("/api/v1/surveys/2025", headers=bearer).status_code == 401
+    db.rollback()
+    mailed = db.scalars(select(Mail).where(Mail.to_address == member.email)).one()
+    assert mailed.kind == "account"
+    link = mailed.body[mailed.body.index("/account/set-password/") :].split()[0]
+    assert "Set your password" in app.test_client().get(link).get_data(as_text=True)
 
 
 def test_a_one_time_password_must_be_replaced_at_first_use_and_expires(collector, db):

@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session
 
 from collector.changes import record_change
 from outcomes.accounts import (
-    ONE_TIME_PASSWORD_LIFETIME,
     AccountError,
     create_user,
-    set_password_token,
+    mail_set_password_link,
     temporary_password,
     user_by_email,
 )
@@ -117,19 +116,15 @@ def approve_application(
     except AccountError as error:
         raise ApplicationError(str(error)) from None
     application.member_id = member.id
-    token = set_password_token(settings.secret_key, user)
-    link = f"{settings.collector_url}/account/set-password/{token}"
-    queue_mail(
+    mail_set_password_link(
         session,
-        to=user.email,
+        settings,
+        user,
         subject=f"Your membership is approved: set your password ({application.reference})",
-        body=(
-            f"Dear {application.contact_name},\n\n{member.name} is now a member. Set the password "
-            f"of your account ({user.email}) with this link; it works once, for "
-            f"{ONE_TIME_PASSWORD_LIFETIME.days} days:\n\n{link}\n\n"
-            "Then sign in to report your organisation's annual survey."
+        opening=(
+            f"Dear {application.contact_name},\n\n{member.name} is now a member. Sign in to "
+            "report your organisation's annual survey."
         ),
-        kind="account",
     )
     _decide(session, settings, application, staff=staff, status="approved", reason="")
     return Approval(member=member, user=user, password=password)

@@ -9,7 +9,13 @@ from collector.changes import record_change
 from collector.context import db, settings
 from collector.web.session import login_required, web_user
 from collector.web.staff.common import bp
-from outcomes.accounts import end_sessions, revoke_tokens, set_password, temporary_password
+from outcomes.accounts import (
+    end_sessions,
+    mail_set_password_link,
+    revoke_tokens,
+    set_password,
+    temporary_password,
+)
 from outcomes.models import Member, User
 
 
@@ -29,7 +35,7 @@ def accounts() -> str:
 @bp.post("/accounts/<int:user_id>/password")
 @login_required("staff")
 def reset_password(user_id: int) -> str:
-    """Give an account a one-time password, shown once; end its sessions and API tokens."""
+    """Give an account a one-time password, shown once, and mail it a set-password link."""
     _admins_only()
     session = db()
     account = session.get(User, user_id)
@@ -41,6 +47,16 @@ def reset_password(user_id: int) -> str:
     set_password(account, password, one_time=True)
     end_sessions(session, user=account)
     revoke_tokens(session, user=account)
+    mail_set_password_link(
+        session,
+        settings(),
+        account,
+        subject="Your Outcomes password was reset",
+        opening=(
+            "The secretariat's staff reset the password of your account: every browser and API "
+            "token signed in with it has been signed out."
+        ),
+    )
     record_change(
         session,
         settings(),

@@ -15,6 +15,7 @@ from collector.kinds import date_field
 from outcomes.campaigns import CampaignError, open_campaign
 from outcomes.config import Settings
 from outcomes.models import Campaign, CampaignInvite, User
+from outcomes.schemas import BoundedList
 
 MAX_MEMBERS = 5000
 
@@ -24,13 +25,13 @@ class CampaignSchema(Schema):
 
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
     due_on = date_field()
-    members = fields.List(
+    members = BoundedList(
         fields.String(validate=validate.Length(min=1, max=64)),
         validate=validate.Length(min=1, max=MAX_MEMBERS),
         load_default=None,
         metadata={"description": "Member codes or ids to invite; leave out to invite all."},
     )
-    reminder_days = fields.List(
+    reminder_days = BoundedList(
         fields.Integer(validate=validate.Range(min=-90, max=180)),
         validate=validate.Length(max=12),
         load_default=None,

@@ -205,7 +205,9 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
             collector_port=collector_port,
             dashboard_port=dashboard_port,
-            collector_url=env.get("COLLECTOR_URL") or f"http://127.0.0.1:{collector_port}",
+            collector_url=(env.get("COLLECTOR_URL") or f"http://127.0.0.1:{collector_port}").rstrip(
+                "/"
+            ),
             dashboard_url=(env.get("DASHBOARD_URL") or f"http://127.0.0.1:{dashboard_port}").rstrip(
                 "/"
             ),

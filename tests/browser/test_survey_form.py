@@ -36,6 +36,7 @@ SURVEY = [
         *(". > 0", "Give at least 1 site.", "yes", ""),
     ],
     ["calculate", "audits", "Audits due", "Audits", "", "", "", "", "${count} * 2"],
+    ["text", "audit_plan", "Audit plan", "Plan d'audit", "${audits} > 4", "", "", "", ""],
     ["end_group", "", "", "", "", "", "", "", ""],
     ["begin_group", "people", "People", "Personnes", "", "", "", "", ""],
     ["text", "contact", "Contact person", "Personne de contact", "", "", "", "", ""],
@@ -77,6 +78,7 @@ def test_a_member_fills_a_survey_through_its_skip_logic_and_rules(browser, setti
         # A calculation is worked out as the member types.
         page.fill("#q-count", "3")
         assert page.locator("#q-audits").inner_text() == "6"
+        assert page.locator("#q-audit_plan").is_visible()
 
         # Enter in a field saves nothing.
         page.fill("#q-contact", "Ama")
@@ -101,8 +103,12 @@ def test_a_member_fills_a_survey_through_its_skip_logic_and_rules(browser, setti
         )
 
         # Corrected (a hidden answer is not sent), the server accepts the submission.
+        page.fill("#q-count", "3")
+        assert page.locator("#q-audit_plan").is_visible()
         page.select_option("#q-has_sites", "no")
         assert page.locator("#q-audits").inner_text() == ""
+        # The hidden count is not sent, so the plan that hung on its calculation is hidden too.
+        assert page.locator("#q-audit_plan").is_hidden()
         page.click("button[value=submit]")
         page.get_by_text("Survey submitted").wait_for()
 

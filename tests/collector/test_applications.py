@@ -2,8 +2,16 @@
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
+from collector.applications import (
+    ApplicationError,
+    application_by_reference,
+    approve_application,
+    reject_application,
+)
+from outcomes.db import session_factory
 from outcomes.models import Application, AuditLog, Facility, Mail, Member, Outbox, User
 from tests.collector.web import make_login, post_form, sign_in
 from tests.factories import make_account
@@ -245,3 +253,25 @@ def test_a_rejected_applicant_is_mailed_the_reason(collector, db):
     mail = db.scalars(select(Mail)).one()
     assert mail.to_address == "ama@bauxite.example"
     assert "We admit smelters only this year." in mail.body
+
+
+# On SQLite a write session takes the write lock at its first read, so two never overlap.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_of_two_decisions_at_once_one_wins_and_the_other_is_told(settings, collector, db):
+    staff = make_login(db, role="staff")
+    db.commit()
+    reference = collector.post("/api/v1/applications", json=GOOD).json["reference"]
+    make = session_factory(settings.database_url)
+    with make() as first, make() as second:
+        approving = application_by_reference(first, reference)
+        rejecting = application_by_reference(second, reference)
+        second.commit()  # both have read it undecided; the second reads again when it writes
+        approve_application(first, settings, approving, staff=first.get(User, staff.id))
+        with pytest.raises(ApplicationError, match="decided meanwhile"):
+            reject_application(
+                second, settings, rejecting, staff=second.get(User, staff.id), reason="No."
+            )
+        second.rollback()
+    db.rollback()
+    assert db.scalar(select(Application.status)) == "approved"
+    assert db.scalars(select(Mail.kind)).all() == ["account"]  # no rejection mail

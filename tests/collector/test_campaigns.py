@@ -186,6 +186,8 @@ def test_staff_open_a_campaign_by_api_and_follow_submissions_reminders_and_refus
     ("body", "status", "words"),
     [
         ({"year": 2025, "due_on": "31/03/2099"}, 422, "YYYY-MM-DD"),
+        ({"year": 2025, "due_on": "0001-01-01"}, 422, "2000-2100"),
+        ({"year": 2025, "due_on": "9999-12-28"}, 422, "2000-2100"),
         ({"year": 2025, "due_on": "2099-03-31", "members": ["C-000", "nobody"]}, 422, "nobody"),
         ({"year": 2025, "due_on": "2099-03-31", "reminder_days": [400]}, 422, "reminder_days"),
         ({"year": 2026, "due_on": "2099-03-31"}, 422, "not open"),

@@ -61,6 +61,11 @@ VECTORS = [
     ("true() = 1", True),
     ("string(1 = 1)", "true"),
     ("number('abc')", math.nan),
+    ("(1 div 0) mod 2", math.nan),
+    ("round(2.5, number('x'))", math.nan),
+    ("round(1234, -400)", 0.0),
+    ("round(3.14159, 400)", 3.14159),
+    ("substr('abc', 1 div 0)", ""),
 ]
 FORM = [  # key, required, logic, choices (as stored by the import)
     ("has_sites", True, {}, ()),
@@ -254,6 +259,9 @@ def test_calculations_are_worked_out_on_the_server_whatever_was_sent():
     for sent, expected in CALCULATIONS:
         found = calculated(rules, sent, frozenset(CALCULATED_NUMERIC))
         assert {key: found[key] for key in expected} == expected, sent
+    # An integer beyond a double's range is infinite, as in the browser: no finite total.
+    huge = calculated(rules, {"women": 10**400, "men": 1}, frozenset(CALCULATED_NUMERIC))
+    assert huge["total"] is None
 
 
 @pytest.mark.browser

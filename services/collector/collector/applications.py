@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from collector.changes import record_change
@@ -137,6 +137,8 @@ def reject_application(
     _check_undecided(application)
     if not reason.strip():
         raise ApplicationError("Give the reason for a rejection.")
+    if len(reason.strip()) > 2000:
+        raise ApplicationError("Keep the reason under 2,000 characters.")
     queue_mail(
         session,
         to=application.contact_email,
@@ -166,11 +168,18 @@ def _decide(
     status: str,
     reason: str,
 ) -> None:
-    """Record a decision."""
-    application.status = status
-    application.decided_by = staff.id
-    application.decided_at = utcnow()
-    application.decision_reason = reason or None
+    """Record a decision, unless another one was recorded since the application was read."""
+    # Conditional, so of two staff deciding at once one wins and the other is told: the
+    # applicant never gets both a set-password link and a rejection.
+    decided = session.execute(
+        update(Application)
+        .where(Application.id == application.id, Application.status == "received")
+        .values(
+            status=status, decided_by=staff.id, decided_at=utcnow(), decision_reason=reason or None
+        )
+    )
+    if decided.rowcount != 1:  # type: ignore[attr-defined]
+        raise ApplicationError(f"Application {application.reference} was decided meanwhile.")
     # A decision changes the applications by status; an approval also adds a member and its
     # facilities, read by many indicators, so it asks for everything (the default topic).
     record_change(

@@ -24,7 +24,11 @@ class CampaignSchema(Schema):
     """A campaign to open: the year, the due date, who is invited and when reminders go out."""
 
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
-    due_on = date_field()
+    due_on = date_field(
+        validate=validate.Range(
+            min=date(2000, 1, 1), max=date(2100, 12, 31), error="Give a due date in 2000-2100."
+        )
+    )
     members = BoundedList(
         fields.String(validate=validate.Length(min=1, max=64)),
         validate=validate.Length(min=1, max=MAX_MEMBERS),

@@ -311,7 +311,7 @@ def evaluate(
         return a * b
     if kind == "div":
         return a / b if b else (math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a))
-    return math.fmod(a, b) if b else math.nan  # mod
+    return math.fmod(a, b) if b and math.isfinite(a) else math.nan  # mod
 
 
 def _value(answer: Any) -> Any:
@@ -322,8 +322,8 @@ def _value(answer: Any) -> Any:
         return " ".join(map(str, answer))
     if isinstance(answer, bool):
         return "1" if answer else "0"  # a yes/no answer stored as a boolean
-    if isinstance(answer, int):
-        return float(answer)
+    if isinstance(answer, int):  # beyond a double's range it is infinite, as in the browser
+        return float(answer) if abs(answer) < 1e308 else (math.inf if answer > 0 else -math.inf)
     return answer
 
 
@@ -411,15 +411,18 @@ def _call(name: str, args: list[Any]) -> Any:
     if name == "boolean":
         return boolean(args[0])
     if name == "round":
-        places = int(number(args[1])) if len(args) > 1 else 0
-        value = number(args[0])
-        if math.isnan(value) or math.isinf(value):
+        value, places = number(args[0]), number(args[1]) if len(args) > 1 else 0.0
+        if not math.isfinite(places):
+            return math.nan
+        # Half away from zero, as JavaRosa and the browser code do; beyond 15 places a double
+        # has no more digits, so the places are kept within +-15 (the browser does the same).
+        scale = 10.0 ** max(-15, min(15, int(places)))
+        if not math.isfinite(value * scale):
             return value
-        scale = 10.0**places  # half away from zero, as JavaRosa and the browser code do
         return math.copysign(math.floor(abs(value) * scale + 0.5) / scale, value)
     return date.today().isoformat()  # today
 
 
 def _index(value: Any) -> int:
-    found = number(value)
-    return 0 if math.isnan(found) else max(0, int(found))
+    found = number(value)  # an infinite index is past any text's end, as in the browser
+    return 0 if math.isnan(found) else max(0, int(max(-1.0, min(found, 1e15))))

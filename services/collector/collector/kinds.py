@@ -75,11 +75,11 @@ def _countries(value: str) -> str:
 DATE_ERROR = "Not a valid date: write it as YYYY-MM-DD, e.g. 2026-01-31."
 
 
-def date_field(*, required: bool = True) -> fields.Date:
+def date_field(*, required: bool = True, **options: Any) -> fields.Date:
     """Return an ISO date field whose error names the expected format."""
     invalid = {"invalid": DATE_ERROR}
     if required:
-        return fields.Date(required=True, error_messages=invalid)
+        return fields.Date(required=True, error_messages=invalid, **options)
     return fields.Date(load_default=None, allow_none=True, error_messages=invalid)
 
 

@@ -90,8 +90,10 @@
       case "boolean": return boolean(a[0]);
       case "round": {
         const n = number(a[0]);
-        if (!Number.isFinite(n)) return n;
-        const scale = Math.pow(10, a.length > 1 ? Math.trunc(number(a[1])) : 0);
+        const places = a.length > 1 ? number(a[1]) : 0;
+        if (!Number.isFinite(places)) return NaN;
+        const scale = Math.pow(10, Math.max(-15, Math.min(15, Math.trunc(places))));
+        if (!Number.isFinite(n * scale)) return n;
         return Math.sign(n) * (Math.floor(Math.abs(n) * scale + 0.5) / scale) || 0;
       }
       case "today": return today();
@@ -133,7 +135,7 @@
       case "div":
         if (b === 0) return a === 0 || Number.isNaN(a) ? NaN : (a > 0 ? Infinity : -Infinity);
         return a / b;
-      case "mod": return b === 0 ? NaN : a % b;
+      case "mod": return b === 0 || !Number.isFinite(a) ? NaN : a % b;
     }
     throw new Error("unknown operator " + kind);
   }

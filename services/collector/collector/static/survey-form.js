@@ -51,11 +51,20 @@
   }
 
   function apply() {
+    // As the server will see them: the answers of the questions that apply (hidden ones are not
+    // sent) and the calculations from those, until what applies settles.
     const typed = answers(true);
-    const { relevance } = FormLogic.formErrors(rules, withCalculations(typed), false);
-    // Shown as the server will store them: from the answers of the questions that apply.
-    for (const key of Object.keys(relevance)) if (!relevance[key]) typed[key] = null;
-    const values = withCalculations(typed);
+    let values = withCalculations(typed);
+    let relevance = {};
+    for (let pass = 0; pass <= rules.length; pass += 1) {
+      ({ relevance } = FormLogic.formErrors(rules, values, false));
+      const sent = Object.assign({}, typed);
+      for (const key of Object.keys(relevance)) if (!relevance[key]) sent[key] = null;
+      const next = withCalculations(sent);
+      const settled = JSON.stringify(next) === JSON.stringify(values);
+      values = next;
+      if (settled) break;
+    }
     let shown = 0;
     let answered = 0;
     for (const [key, , logic, choices] of rules) {

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from outcomes.mail import queue_mail
 from outcomes.models import (
@@ -131,18 +131,23 @@ def tracking(session: Session, campaign: Campaign) -> list[dict[str, Any]]:
         .group_by(CampaignReminder.member_id)
         .subquery()
     )
-    # Mail the server refused for good since the campaign opened: staff must fix the address.
+    # The campaign's mail the server refused for good: staff must fix the address.
     refused = (
         select(
             User.member_id,
             func.count(Mail.id).label("refused_mail"),
-            func.max(Mail.last_error).label("refusal"),
+            func.max(Mail.id).label("last_refused"),
         )
         .join(Mail, Mail.to_address == User.email)
-        .where(Mail.status == "failed", Mail.created_at >= campaign.created_at)
+        .where(
+            Mail.status == "failed",
+            Mail.kind.in_(("invitation", "reminder")),
+            Mail.created_at >= campaign.created_at,
+        )
         .group_by(User.member_id)
         .subquery()
     )
+    last = aliased(Mail)
     rows = session.execute(
         select(
             Member.id.label("member_id"),
@@ -152,7 +157,7 @@ def tracking(session: Session, campaign: Campaign) -> list[dict[str, Any]]:
             func.coalesce(reminded.c.reminders, 0).label("reminders"),
             reminded.c.last_reminded_at,
             func.coalesce(refused.c.refused_mail, 0).label("refused_mail"),
-            refused.c.refusal,
+            last.last_error.label("refusal"),
         )
         .select_from(CampaignInvite)
         .join(Member, Member.id == CampaignInvite.member_id)
@@ -162,6 +167,7 @@ def tracking(session: Session, campaign: Campaign) -> list[dict[str, Any]]:
         )
         .outerjoin(reminded, reminded.c.member_id == Member.id)
         .outerjoin(refused, refused.c.member_id == Member.id)
+        .outerjoin(last, last.id == refused.c.last_refused)
         .where(CampaignInvite.campaign_id == campaign.id)
         .order_by(Member.name, Member.id)
     )

@@ -28,6 +28,7 @@ def proxy(tmp_path: Path, collector: str, dashboard: str):
     for name, upstream, port in (("collector", collector, 8000), ("dashboard", dashboard, 8050)):
         conf = conf.replace(f"server {name}:{port};", f"server {upstream.split('//')[1]};")
         conf = conf.replace(f"listen {port};", f"listen 127.0.0.1:{ports[name]};")
+    conf = conf.replace("access_log /dev/stdout", f"access_log {tmp_path}/access.log")
     (tmp_path / "nginx.conf").write_text(conf)
     # As root, nginx would hand requests to an unprivileged user that cannot enter tmp_path.
     directives = "daemon off; pid nginx.pid;" + (" user root;" if os.getuid() == 0 else "")
@@ -84,3 +85,13 @@ def test_the_proxy_refuses_bodies_past_the_limit_and_floods_from_one_address(sta
 
     assert too_big == 413
     assert 429 in flood and flood[0] == 200
+
+
+def test_the_proxy_never_logs_a_set_password_token(stack, tmp_path):
+    base, _ = stack
+    assert status(base["collector"] + "/account/set-password/secret-token-123") == 404
+    assert status(base["collector"] + "/healthz?visible=1") == 200
+    log = (tmp_path / "access.log").read_text()
+    assert "secret-token-123" not in log
+    assert "/account/set-password/(token)" in log
+    assert "/healthz?visible=1" in log

@@ -41,9 +41,11 @@ class TrackedMemberSchema(Schema):
     reminders = fields.Integer()
     last_reminded_at = fields.DateTime(allow_none=True)
     refused_mail = fields.Integer(
-        metadata={"description": "Mail to the member the server refused for good (bounces)."}
+        metadata={"description": "Campaign mail the server refused for good (bounces)."}
     )
-    refusal = fields.String(allow_none=True)
+    refusal = fields.String(
+        allow_none=True, metadata={"description": "The server's answer to the latest one."}
+    )
 
 
 class CampaignTrackingSchema(CampaignSummarySchema):

@@ -134,7 +134,9 @@ def empty_database(backend: Backend) -> None:
 def reset_rate_limits(settings: Settings) -> None:
     """Forget the collector's rate-limit counts, which live in the run's Redis, not its database."""
     client = redis.Redis.from_url(settings.broker_url)
-    stale = list(client.scan_iter(match=f"LIMITS:LIMITER/outcomes-limits-{settings.queue_name}/*"))
+    # The "*" also takes the mail tests' queue (<queue>-mail): whichever app the process built
+    # first sets the prefix for all (see backend).
+    stale = list(client.scan_iter(match=f"LIMITS:LIMITER/outcomes-limits-{settings.queue_name}*/*"))
     if stale:
         client.delete(*stale)
 

@@ -141,7 +141,9 @@ def world(collector, db):
     db.commit()
     a = {"Authorization": f"Bearer {tokens['member_a']}"}
     assert collector.put("/api/v1/surveys/2025", json=ANSWERS, headers=a).status_code == 200
-    reference = collector.post("/api/v1/applications", json=APPLICATION).json["reference"]
+    applied = collector.post("/api/v1/applications", json=APPLICATION)
+    assert applied.status_code == 201, applied.get_data(as_text=True)
+    reference = applied.json["reference"]
     job = db.scalar(select(Outbox.job_id))
     writing(db)  # a worker may have published since the read above
     meeting = Meeting(body="board", held_on=date(2024, 2, 15))

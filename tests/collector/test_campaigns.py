@@ -218,6 +218,11 @@ def test_staff_open_a_campaign_on_its_page_and_see_who_has_reported(collector, d
     db.commit()
     sign_in(collector, staff)
 
+    unknown = post_form(
+        collector, "/staff/campaigns", {"year": "2025", "due_on": "2099-03-31", "members": "X-1"}
+    )
+    assert unknown.status_code == 422
+    assert "Unknown members: X-1." in unknown.get_data(as_text=True)
     bad = post_form(collector, "/staff/campaigns", {"year": "2025", "due_on": "31.03.2099"})
     assert bad.status_code == 422
     assert "YYYY-MM-DD" in bad.get_data(as_text=True)

@@ -35,7 +35,7 @@ def campaigns() -> str | Response | tuple[str, int]:
         except ValidationError as invalid:
             errors, status = invalid.normalized_messages(), 422
         except CampaignError as refused:
-            errors = refused.errors or {"_campaign": [refused.message]}
+            errors = {"_campaign": [refused.message], **refused.errors}
             status = refused.status
         else:
             flash(f"The {campaign.year} campaign is open; invitations are on their way.")
@@ -46,6 +46,7 @@ def campaigns() -> str | Response | tuple[str, int]:
         open_years=list(
             session.scalars(
                 select(SurveyDefinition.year)
+                .distinct()
                 .where(SurveyDefinition.status == "open")
                 .order_by(SurveyDefinition.year.desc())
             )

@@ -38,14 +38,17 @@ class CampaignError(Exception):
     errors: dict[str, Any] = field(default_factory=dict)
 
 
-def _member_addresses(session: Session, member_id: int) -> list[str]:
-    return list(
-        session.scalars(
-            select(User.email).where(
-                User.member_id == member_id, User.role == "member", User.is_active
-            )
-        )
+def _member_addresses(session: Session) -> dict[int | None, list[str]]:
+    """Return the addresses of every active member account by member, in one query."""
+    found: dict[int | None, list[str]] = {}
+    rows = session.execute(
+        select(User.member_id, User.email)
+        .where(User.role == "member", User.is_active)
+        .order_by(User.member_id, User.email)
     )
+    for member_id, email in rows:
+        found.setdefault(member_id, []).append(email)
+    return found
 
 
 def resolve_members(session: Session, keys: list[str | int] | None) -> list[Member]:
@@ -93,9 +96,10 @@ def open_campaign(
     campaign = Campaign(year=year, due_on=due_on, reminder_days=days, created_by=actor_id)
     session.add(campaign)
     session.flush()
+    addresses = _member_addresses(session)
     for member in invited:
         session.add(CampaignInvite(campaign_id=campaign.id, member_id=member.id))
-        for address in _member_addresses(session, member.id):
+        for address in addresses.get(member.id, []):
             queue_mail(
                 session,
                 to=address,
@@ -181,6 +185,7 @@ def send_due_reminders(session: Session, today: date) -> list[int]:
     constraint in a savepoint: a second run, or a run beside it, finds it taken and sends nothing.
     """
     mail_ids: list[int] = []
+    addresses = _member_addresses(session)
     for campaign in session.scalars(select(Campaign).order_by(Campaign.id)):
         due_days = [
             d for d in campaign.reminder_days if campaign.due_on + timedelta(days=d) <= today
@@ -211,7 +216,7 @@ def send_due_reminders(session: Session, today: date) -> list[int]:
             except IntegrityError:  # this reminder went out already
                 continue
             when = "is due" if offset < 0 else "was due"
-            for address in _member_addresses(session, member_id):
+            for address in addresses.get(member_id, []):
                 row = queue_mail(
                     session,
                     to=address,

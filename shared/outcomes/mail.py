@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from outcomes.config import Settings, write_private
@@ -63,16 +63,18 @@ def build_message(settings: Settings, row: Mail) -> EmailMessage:
     return message
 
 
+def _abandoned(now: datetime) -> ColumnElement[bool]:
+    """Rows a sender claimed and then died on: another sender may take them."""
+    return (Mail.status == "sending") & (Mail.claimed_at < now - CLAIM_EXPIRES)
+
+
 def claim(session: Session, mail_id: int, now: datetime) -> Mail | None:
     """Claim a pending row for one sender (a conditional update), or None if another has it."""
     taken = session.execute(
         update(Mail)
         .where(
             Mail.id == mail_id,
-            or_(
-                Mail.status == "pending",
-                (Mail.status == "sending") & (Mail.claimed_at < now - CLAIM_EXPIRES),
-            ),
+            or_(Mail.status == "pending", _abandoned(now)),
         )
         .values(status="sending", claimed_at=now, attempts=Mail.attempts + 1)
     )
@@ -157,10 +159,7 @@ def pending_mail(session: Session, *, older_than: datetime) -> list[int]:
     query = (
         select(Mail.id)
         .where(
-            or_(
-                (Mail.status == "pending") & (Mail.created_at <= older_than),
-                (Mail.status == "sending") & (Mail.claimed_at < utcnow() - CLAIM_EXPIRES),
-            )
+            or_((Mail.status == "pending") & (Mail.created_at <= older_than), _abandoned(utcnow()))
         )
         .order_by(Mail.id)
         .limit(500)

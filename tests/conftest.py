@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery.worker import state as worker_state
 from sqlalchemy import create_engine, delete, func, select, text, update
 
 from aggregator.build import PUBLISH_LOCK
@@ -141,9 +143,24 @@ def reset_rate_limits(settings: Settings) -> None:
         client.delete(*stale)
 
 
+def _sends_due(thread: threading.Thread) -> bool:
+    """Tell whether a thread is a collector's timer that will send a folded run (changes.py)."""
+    return isinstance(thread, threading.Timer) and thread.function.__name__ == "_send_due"
+
+
+def quiesce_worker(settings: Settings) -> None:
+    """Drop the runs an earlier test left queued and wait out any the worker already took."""
+    # A run left over from the test before would write beside this one: on SQLite a session that
+    # read first then fails at once with "database is locked" when it writes.
+    wait_for(lambda: not any(_sends_due(thread) for thread in threading.enumerate()))
+    redis.Redis.from_url(settings.broker_url).delete(settings.queue_name)  # no priorities: one list
+    wait_for(lambda: not worker_state.reserved_requests)
+
+
 @pytest.fixture
 def settings(backend: Backend) -> Settings:
-    """Return the backend's settings on an empty database with fresh rate limits."""
+    """Return the backend's settings on an empty database, an idle worker, fresh rate limits."""
+    quiesce_worker(backend.settings)
     empty_database(backend)
     reset_rate_limits(backend.settings)
     return backend.settings

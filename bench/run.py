@@ -425,7 +425,13 @@ def _large_figures(cfg: Config, url: str) -> list[Figure]:
             select(m.SurveyResponse).where(m.SurveyResponse.status == "submitted").limit(1)
         ).one()
         response.status = "accepted"
-        request_aggregation(session, reason="bench acceptance", requested_by=None, topic="survey")
+        request_aggregation(
+            session,
+            reason="bench acceptance",
+            requested_by=None,
+            topic="survey",
+            year=response.year,
+        )
         session.commit()
     started = time.perf_counter()
     build_snapshot(engine, trigger="bench acceptance")

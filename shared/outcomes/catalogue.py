@@ -46,6 +46,8 @@ class BuildContext:
     as_of: date
     # Cell key perturbation of member-reported cells; off only in tests that need exact values.
     perturb: bool = True
+    # The reporting years whose survey answers a run reads (None: every year); see build.py.
+    survey_years: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)

@@ -598,6 +598,8 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
             usable = usable.where(SurveyAnswer.value_number.in_((0.0, 1.0)))
         else:
             usable = usable.where(SurveyAnswer.value_number.is_not(None))
+        if ctx.survey_years is not None:
+            usable = usable.where(SurveyResponse.year.in_(sorted(ctx.survey_years)))
         # One statement per indicator over one common table expression: the join of accepted
         # accepted revisions to their answers (the costly part) runs once, not once per grouping.
         answers = usable.cte("answers")

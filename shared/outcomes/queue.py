@@ -120,11 +120,17 @@ def _sender(settings: Settings) -> _Sender:
 
 
 def request_aggregation(
-    session: Session, *, reason: str, requested_by: int | None, topic: str = "aggregate"
+    session: Session,
+    *,
+    reason: str,
+    requested_by: int | None,
+    topic: str = "aggregate",
+    year: int | None = None,
 ) -> Outbox:
     """Add an outbox row in the caller's transaction so the request commits with its data."""
-    # topic: what changed (outcomes.catalogue.TOPICS) so a run may recompute only what reads it.
-    row = Outbox(reason=reason, requested_by=requested_by, topic=topic)
+    # topic: what changed (outcomes.catalogue.TOPICS) so a run may recompute only what reads it;
+    # year: the reporting year of a survey change, so a run may recompute only that year.
+    row = Outbox(reason=reason, requested_by=requested_by, topic=topic, year=year)
     session.add(row)
     session.flush()
     return row

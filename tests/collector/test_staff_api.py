@@ -133,6 +133,11 @@ def test_staff_decide_a_response_through_the_api_as_the_web_page_does(collector,
     assert (accepted.status_code, accepted.json["status"]) == (200, "accepted")
     assert twice.status_code == 409
     assert count(db, Outbox) == outbox_before + 1
+    # The run it asks for recomputes only the response's year (aggregator/build.py).
+    assert db.execute(select(Outbox.topic, Outbox.year).order_by(Outbox.id.desc())).first() == (
+        "survey",
+        2025,
+    )
     assert db.scalar(select(SurveyResponse.status)) == "accepted"
     assert db.scalars(select(AuditLog.action).where(AuditLog.action == "survey.accepted")).all()
     assert collector.get("/api/v1/survey-responses/999999", headers=staff).status_code == 404

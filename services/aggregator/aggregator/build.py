@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Integer,
@@ -156,17 +157,44 @@ def build_snapshot(
             began = time.perf_counter()
             _copy_cells(conn, base.id, snapshot_id, reused)
             timings["reused"] = round(time.perf_counter() - began, 4)
+        # A survey indicator whose only change is accepted answers of named years reads those
+        # years again and copies the other periods' cells (see _partial_survey).
+        changed = None if base is None else _survey_years(conn, pending)
+        partial = (
+            {}
+            if base is None
+            else _partial_survey(
+                conn,
+                base.id,
+                [
+                    i.code
+                    for i in catalogue
+                    if i.survey_question is not None
+                    and base.indicators.get(i.code) == i.metadata()
+                    and i.sources & topics == {"survey"}
+                ],
+                changed,
+            )
+        )
         for done, indicator in enumerate(catalogue):
             if indicator.code in reused:
                 continue
             report(int(90 * done / len(catalogue)), f"computing {indicator.code}")
             began = time.perf_counter()
-            _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
+            part = partial.get(indicator.code)
+            if base is not None and part is not None:
+                _copy_cells(conn, base.id, snapshot_id, [indicator.code], part.periods)
+                cells = indicator.cells(replace(ctx, survey_years=part.years))
+                _insert_cells(conn, snapshot_id, indicator.code, cells, part.periods)
+            else:
+                _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
             timings[indicator.code] = round(time.perf_counter() - began, 4)
         report(90, "checking data quality")
         began = time.perf_counter()
         if base is not None and topics <= QUALITY_UNREAD:
             quality = base.quality  # no check reads what changed
+        elif base is not None and changed and topics <= QUALITY_UNREAD | {"survey"}:
+            quality = data_quality(conn, ctx.as_of, base=base.quality, survey_years=changed)
         else:
             quality = data_quality(conn, ctx.as_of)
         timings["data_quality"] = round(time.perf_counter() - began, 4)
@@ -190,6 +218,7 @@ def build_snapshot(
                         "topics": sorted(topics),
                         "reused_from": None if base is None else base.id,
                         "reused": reused,
+                        "survey_years": sorted({y for p in partial.values() for y in p.years}),
                         "suppression_threshold": threshold,
                         "perturbation": "cell key" if perturb else "off",
                     },
@@ -308,18 +337,81 @@ def _reusable_snapshot(conn: Connection, ctx: BuildContext, threshold: int) -> _
     return _Base(row.id, row.indicators, quality) if same and quality is not None else None
 
 
-def _copy_cells(conn: Connection, source_id: int, snapshot_id: int, codes: list[str]) -> None:
+def _copy_cells(
+    conn: Connection,
+    source_id: int,
+    snapshot_id: int,
+    codes: list[str],
+    except_periods: Sequence[str] = (),
+) -> None:
     """Copy untouched indicators' cells from an earlier snapshot (one INSERT ... SELECT)."""
     v = m.IndicatorValue
     columns = ("indicator", *CELL_COLUMNS, "suppressed")
     rows = select(literal(snapshot_id), *(v.__table__.c[name] for name in columns)).where(
-        v.snapshot_id == source_id, v.indicator.in_(codes)
+        v.snapshot_id == source_id, v.indicator.in_(codes), v.period.not_in(except_periods)
     )
     conn.execute(insert(v).from_select(("snapshot_id", *columns), rows))
 
 
-def _insert_cells(conn: Connection, snapshot_id: int, code: str, queries: list) -> None:  # type: ignore[type-arg]
-    """Insert an indicator's cells straight from its queries (INSERT ... SELECT)."""
+def _survey_years(conn: Connection, pending: ColumnElement[bool]) -> frozenset[int] | None:
+    """Return the reporting years the pending survey changes name; None if one names none."""
+    query = select(m.Outbox.year).where(pending, m.Outbox.topic == "survey").distinct()
+    years = set(conn.scalars(query))
+    return None if None in years else frozenset(years)
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """What a run recomputes of a survey indicator: the years it reads, the periods it replaces."""
+
+    years: frozenset[int]
+    periods: tuple[str, ...]
+
+
+def _partial_survey(
+    conn: Connection, base_id: int, codes: list[str], changed: frozenset[int] | None
+) -> dict[str, _Partial]:
+    """Return, per survey indicator, what a run recomputes when only `changed` years changed.
+
+    The other years' cells are as the base computed them. The "latest year" cells (period
+    "all") stay too while a newer unchanged year has answers; otherwise the latest is the
+    newest changed year with answers or, failing that, the newest of the others, which is read
+    as well. The base's coverage cells say which years had answers.
+    """
+    if not changed or not codes:
+        return {}
+    v = m.IndicatorValue
+    newest = conn.execute(
+        select(v.indicator, func.max(cast(v.period, Integer)))
+        .where(
+            v.snapshot_id == base_id,
+            v.indicator.in_(codes),
+            v.breakdown == "coverage",
+            v.category == "answered",
+            v.period.not_in([str(year) for year in changed]),
+        )
+        .group_by(v.indicator)
+    )
+    unchanged = {code: year for code, year in newest}
+    partial = {}
+    for code in codes:
+        other = unchanged.get(code)
+        if other is not None and other > max(changed):
+            partial[code] = _Partial(changed, tuple(map(str, changed)))
+        else:
+            years = changed if other is None else changed | {other}
+            partial[code] = _Partial(years, ("all", *map(str, years)))
+    return partial
+
+
+def _insert_cells(
+    conn: Connection,
+    snapshot_id: int,
+    code: str,
+    queries: list,  # type: ignore[type-arg]
+    periods: Sequence[str] | None = None,
+) -> None:
+    """Insert an indicator's cells (of `periods` if given) from its queries (INSERT ... SELECT)."""
     columns = ("snapshot_id", "indicator", *CELL_COLUMNS, "suppressed")
     for query in queries:
         q = query.subquery()
@@ -329,6 +421,8 @@ def _insert_cells(conn: Connection, snapshot_id: int, code: str, queries: list) 
             *(q.c[name] for name in CELL_COLUMNS),
             literal(False),
         )
+        if periods is not None:
+            rows = rows.where(q.c.period.in_(periods))
         conn.execute(insert(m.IndicatorValue).from_select(columns, rows))
 
 

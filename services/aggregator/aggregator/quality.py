@@ -20,6 +20,8 @@ from outcomes.models import (
     certificate_facility,
 )
 
+SURVEY_CHECK = "survey_"
+
 
 def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
     """Return each check's description and the query counting the rows it flags."""
@@ -64,11 +66,11 @@ def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
         ),
         "survey_answers_outside_definition": (
             "accepted answers to a question their survey definition does not ask (left out)",
-            select(count).select_from(current_accepted).where(~in_definition),
+            select(r.year, count).select_from(current_accepted).where(~in_definition),
         ),
         "survey_answers_out_of_bounds": (
             "accepted answers outside their question's minimum or maximum (left out)",
-            select(count).select_from(current_accepted).where(out_of_bounds),
+            select(r.year, count).select_from(current_accepted).where(out_of_bounds),
         ),
         "trainings_in_the_future": (
             "trainings completed after the snapshot date (left out)",
@@ -83,9 +85,38 @@ def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
     }
 
 
-def data_quality(conn: Connection, as_of: date) -> dict[str, dict[str, Any]]:
-    """Count the inconsistent rows each check flags, with what that means for the figures."""
-    return {
-        name: {"count": int(conn.scalar(query) or 0), "description": description}
-        for name, (description, query) in _checks(as_of).items()
-    }
+def data_quality(
+    conn: Connection,
+    as_of: date,
+    *,
+    base: dict[str, dict[str, Any]] | None = None,
+    survey_years: frozenset[int] = frozenset(),
+) -> dict[str, dict[str, Any]]:
+    """Count the inconsistent rows each check flags, with what that means for the figures.
+
+    Survey checks count per reporting year. Given an earlier run's result in which only the
+    accepted answers of `survey_years` have changed since, only those years are counted again.
+    """
+    queries = _checks(as_of)
+    if base is not None and any(
+        name not in base or (name.startswith(SURVEY_CHECK) and "by_year" not in base[name])
+        for name in queries
+    ):
+        base = None  # an older run's result lacks a check, or its years
+    checks = {}
+    for name, (description, query) in queries.items():
+        if not name.startswith(SURVEY_CHECK):
+            count = conn.scalar(query) if base is None else base[name]["count"]
+            checks[name] = {"count": int(count or 0), "description": description}
+            continue
+        by_year = {} if base is None else dict(base[name]["by_year"])
+        if base is not None:
+            query = query.where(SurveyResponse.year.in_(sorted(survey_years)))
+            by_year = {y: n for y, n in by_year.items() if int(y) not in survey_years}
+        by_year |= {str(y): n for y, n in conn.execute(query.group_by(SurveyResponse.year))}
+        checks[name] = {
+            "count": sum(by_year.values()),
+            "description": description,
+            "by_year": by_year,
+        }
+    return checks

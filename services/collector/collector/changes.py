@@ -32,19 +32,21 @@ def record_change(
     details: dict[str, Any] | None = None,
     topic: str | None = None,
     reason: str | None = None,
+    year: int | None = None,
 ) -> Outbox | None:
     """Commit the session's changes with their audit row and, given a topic, an outbox row.
 
     Mail queued in the transaction (outcomes.mail.queue_mail) is enqueued after the commit.
 
     topic names what the change feeds (outcomes.catalogue.TOPICS); with one, the aggregation
-    run is sent after the commit. A failed or skipped send loses nothing: the periodic outbox
-    sweep sends every pending row. Returns the outbox row, if any.
+    run is sent after the commit, and year names a survey change's reporting year. A failed or
+    skipped send loses nothing: the periodic outbox sweep sends every pending row. Returns the
+    outbox row, if any.
     """
     outbox = None
     if topic is not None:
         outbox = request_aggregation(
-            session, reason=(reason or action)[:100], requested_by=actor_id, topic=topic
+            session, reason=(reason or action)[:100], requested_by=actor_id, topic=topic, year=year
         )
     if object_type == "outbox" and outbox is not None:
         object_id = outbox.id  # the change is the request itself

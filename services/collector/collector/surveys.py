@@ -446,6 +446,7 @@ def decide_response(
         details={"year": response.year, "revision": seen, "reason": reason},
         topic="survey" if accept else "responses",
         reason=f"survey {response.year} {status}",
+        year=response.year,
     )
 
 

@@ -32,6 +32,8 @@ class Outbox(Base):
         String(40), unique=True, default=lambda: f"agg-{uuid4().hex}"
     )
     topic: Mapped[str] = mapped_column(String(40), default="aggregate")
+    # The reporting year a "survey" change touched: a run recomputes that year's survey cells only.
+    year: Mapped[int | None]
     reason: Mapped[str] = mapped_column(String(100))
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = created_at()

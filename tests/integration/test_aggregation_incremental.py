@@ -208,8 +208,8 @@ def test_an_incremental_run_publishes_exactly_what_a_full_rebuild_would(
     ("answered", "year", "read"),
     [
         ((2024, 2025), 2024, [2024]),  # the latest year, 2025, keeps its cells
-        ((2023, 2024), 2025, [2024, 2025]),  # a new latest year: 2024 is read in case it is not
-        ((2023,), 2023, [2023]),  # the only year: nothing else to read
+        ((2023, 2024), 2025, [2025]),  # a new latest year
+        ((2023,), 2023, [2023]),  # the only year
     ],
 )
 def test_an_acceptance_recomputes_its_year_and_copies_the_others(
@@ -221,7 +221,7 @@ def test_an_acceptance_recomputes_its_year_and_copies_the_others(
     db.commit()
     engine = get_engine(settings.database_url)
     build_snapshot(engine, trigger="first", as_of=AS_OF, force=True, threshold=THRESHOLD)
-    decided = [(3, 600_000, False, "accepted", year)]  # an employee count out of bounds
+    decided = [(3, 50, False, "accepted", year)]
     add_answers(db, decided)
     request(db, "survey", decided)
     db.commit()
@@ -229,11 +229,46 @@ def test_an_acceptance_recomputes_its_year_and_copies_the_others(
     run = build_snapshot(engine, trigger="accepted", as_of=AS_OF, threshold=THRESHOLD)
     full = build_snapshot(engine, trigger="full", as_of=AS_OF, force=True, threshold=THRESHOLD)
 
-    quality = db.get(Snapshot, run.snapshot_id).data_quality
-    assert quality["build"]["survey_years"] == read
+    assert db.get(Snapshot, run.snapshot_id).data_quality["build"]["survey_years"] == read
     assert cells(db, run.snapshot_id) == cells(db, full.snapshot_id)
+
+
+def test_when_an_acceptance_leaves_its_year_without_answers_the_year_before_is_the_latest(
+    settings, db
+):
+    surveys(db)
+    add_members(db, [("Civil Society", "DE", 2020)] * 4)
+    add_answers(db, [(p, 100 * (p + 1), True, "accepted", 2024) for p in range(3)])
+    add_answers(db, [(3, 50, True, "accepted", 2025)])
+    db.commit()
+    engine = get_engine(settings.database_url)
+    build_snapshot(engine, trigger="first", as_of=AS_OF, force=True, threshold=THRESHOLD)
+    # The member's newly accepted count is out of bounds: 2025 has no employee count left.
+    decided = [(3, 600_000, False, "accepted", 2025)]
+    add_answers(db, decided)
+    request(db, "survey", decided)
+    db.commit()
+
+    run = build_snapshot(engine, trigger="accepted", as_of=AS_OF, threshold=THRESHOLD)
+    full = build_snapshot(engine, trigger="full", as_of=AS_OF, force=True, threshold=THRESHOLD)
+
+    # Employees read 2024 again for their latest-year cells; the policy question only 2025.
+    quality = db.get(Snapshot, run.snapshot_id).data_quality
+    assert quality["build"]["survey_years"] == [2024, 2025]
+    assert cells(db, run.snapshot_id) == cells(db, full.snapshot_id)
+    total = {
+        period: value
+        for period, value in db.execute(
+            select(IndicatorValue.period, IndicatorValue.value).where(
+                IndicatorValue.snapshot_id == run.snapshot_id,
+                IndicatorValue.indicator == "survey_employees",
+                IndicatorValue.breakdown == "total",
+            )
+        )
+    }
+    assert set(total) == {"2024", "all"} and total["all"] == total["2024"] is not None
     assert quality["checks"] == db.get(Snapshot, full.snapshot_id).data_quality["checks"]
-    assert quality["checks"]["survey_answers_out_of_bounds"]["by_year"] == {str(year): 1}
+    assert quality["checks"]["survey_answers_out_of_bounds"]["by_year"] == {"2025": 1}
 
 
 def test_a_request_without_a_topic_rebuilds_everything(settings, db):

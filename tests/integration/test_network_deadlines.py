@@ -68,6 +68,24 @@ def test_a_publisher_gives_up_waiting_for_a_held_lock_with_an_error_worth_retryi
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_publisher_plans_for_index_lookups_without_jit_in_its_transaction_only(settings):
+    engine = get_engine(settings.database_url)
+
+    def planner(conn) -> list[str]:
+        return [conn.scalar(text(f"SHOW {name}")) for name in ("random_page_cost", "jit")]
+
+    with engine.connect() as conn:
+        before = planner(conn)
+    with publisher(engine) as conn:
+        inside = planner(conn)
+    with engine.connect() as conn:
+        after = planner(conn)
+
+    assert inside == ["1.1", "off"]
+    assert after == before  # the server's own settings for every other connection
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_publisher_idle_in_its_transaction_loses_the_lock_and_its_error_is_retried(settings):
     # What a worker cut off from PostgreSQL while holding the lock looks like to the server.
     cut_off = get_engine(settings.database_url, DatabaseTimeouts(idle_in_transaction=0.5))

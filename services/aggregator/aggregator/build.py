@@ -18,6 +18,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     exists,
     func,
     insert,
@@ -89,6 +90,11 @@ def publisher(engine: Engine) -> Iterator[Connection]:
             try:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
+                    # A build's reads are index lookups on SSD-class disks, and its statements
+                    # run once: with the defaults (random_page_cost 4, JIT on) an incremental
+                    # run at 50M answers scanned them all and compiled for 1.6 s (BENCHMARKS.md).
+                    conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
+                    conn.exec_driver_sql("SET LOCAL jit = off")
                     yield conn
             finally:
                 conn = conn.execution_options(isolation_level="READ COMMITTED")
@@ -176,6 +182,7 @@ def build_snapshot(
                 changed,
             )
         )
+        read: set[int] = set()  # the reporting years partial survey indicators read
         for done, indicator in enumerate(catalogue):
             if indicator.code in reused:
                 continue
@@ -183,9 +190,7 @@ def build_snapshot(
             began = time.perf_counter()
             part = partial.get(indicator.code)
             if base is not None and part is not None:
-                _copy_cells(conn, base.id, snapshot_id, [indicator.code], part.periods)
-                cells = indicator.cells(replace(ctx, survey_years=part.years))
-                _insert_cells(conn, snapshot_id, indicator.code, cells, part.periods)
+                read |= _recompute_years(conn, base.id, snapshot_id, indicator, ctx, part)
             else:
                 _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
             timings[indicator.code] = round(time.perf_counter() - began, 4)
@@ -218,7 +223,7 @@ def build_snapshot(
                         "topics": sorted(topics),
                         "reused_from": None if base is None else base.id,
                         "reused": reused,
-                        "survey_years": sorted({y for p in partial.values() for y in p.years}),
+                        "survey_years": sorted(read),
                         "suppression_threshold": threshold,
                         "perturbation": "cell key" if perturb else "off",
                     },
@@ -362,10 +367,11 @@ def _survey_years(conn: Connection, pending: ColumnElement[bool]) -> frozenset[i
 
 @dataclass(frozen=True)
 class _Partial:
-    """What a run recomputes of a survey indicator: the years it reads, the periods it replaces."""
+    """What a run recomputes of a survey indicator when only some years' answers changed."""
 
-    years: frozenset[int]
-    periods: tuple[str, ...]
+    years: frozenset[int]  # the changed years: read again, their cells replaced
+    latest: bool  # whether the "latest year" cells (period "all") are replaced too
+    fallback: int | None  # the newest unchanged year with answers, the latest if none is newer
 
 
 def _partial_survey(
@@ -373,10 +379,8 @@ def _partial_survey(
 ) -> dict[str, _Partial]:
     """Return, per survey indicator, what a run recomputes when only `changed` years changed.
 
-    The other years' cells are as the base computed them. The "latest year" cells (period
-    "all") stay too while a newer unchanged year has answers; otherwise the latest is the
-    newest changed year with answers or, failing that, the newest of the others, which is read
-    as well. The base's coverage cells say which years had answers.
+    The other years' cells are as the base computed them, and so are the "latest year" cells
+    while a newer unchanged year has answers. The base's coverage cells say which years had.
     """
     if not changed or not codes:
         return {}
@@ -384,10 +388,8 @@ def _partial_survey(
     newest = conn.execute(
         select(v.indicator, func.max(cast(v.period, Integer)))
         .where(
-            v.snapshot_id == base_id,
+            _answered(base_id),
             v.indicator.in_(codes),
-            v.breakdown == "coverage",
-            v.category == "answered",
             v.period.not_in([str(year) for year in changed]),
         )
         .group_by(v.indicator)
@@ -397,11 +399,61 @@ def _partial_survey(
     for code in codes:
         other = unchanged.get(code)
         if other is not None and other > max(changed):
-            partial[code] = _Partial(changed, tuple(map(str, changed)))
+            partial[code] = _Partial(changed, latest=False, fallback=None)
         else:
-            years = changed if other is None else changed | {other}
-            partial[code] = _Partial(years, ("all", *map(str, years)))
+            partial[code] = _Partial(changed, latest=True, fallback=other)
     return partial
+
+
+def _answered(snapshot_id: int) -> ColumnElement[bool]:
+    """Select a snapshot's coverage cells of members answering: one per year with answers."""
+    v = m.IndicatorValue
+    return and_(v.snapshot_id == snapshot_id, v.breakdown == "coverage", v.category == "answered")
+
+
+def _recompute_years(
+    conn: Connection,
+    base_id: int,
+    snapshot_id: int,
+    indicator: Indicator,
+    ctx: BuildContext,
+    part: _Partial,
+) -> frozenset[int]:
+    """Copy a survey indicator's unchanged periods, compute the others; return the years read."""
+    _replace_years(conn, base_id, snapshot_id, indicator, ctx, part.years, latest=part.latest)
+    if part.fallback is None:
+        return part.years
+    v = m.IndicatorValue
+    newest = conn.scalar(
+        select(func.max(cast(v.period, Integer))).where(
+            _answered(snapshot_id), v.indicator == indicator.code
+        )
+    )
+    if newest is not None and newest > part.fallback:
+        return part.years
+    # No changed year has answers newer than the fallback (a newly accepted revision left them
+    # out): the fallback year is the latest, so its answers are read too.
+    conn.execute(delete(v).where(v.snapshot_id == snapshot_id, v.indicator == indicator.code))
+    years = part.years | {part.fallback}
+    _replace_years(conn, base_id, snapshot_id, indicator, ctx, years, latest=True)
+    return years
+
+
+def _replace_years(
+    conn: Connection,
+    base_id: int,
+    snapshot_id: int,
+    indicator: Indicator,
+    ctx: BuildContext,
+    years: frozenset[int],
+    *,
+    latest: bool,
+) -> None:
+    """Copy an indicator's cells but those of `years` (and "all" if latest), which it computes."""
+    periods = [*map(str, years), *(["all"] if latest else [])]
+    _copy_cells(conn, base_id, snapshot_id, [indicator.code], periods)
+    cells = indicator.cells(replace(ctx, survey_years=years))
+    _insert_cells(conn, snapshot_id, indicator.code, cells, periods)
 
 
 def _insert_cells(

@@ -418,6 +418,8 @@ def _large_figures(cfg: Config, url: str) -> list[Figure]:
     figures, full = rebuild(cfg, url, data.answers)
     figures[0].key = "L build"
     figures[0].target += ", <= 120 s at scale 1"
+    if cfg.large_scale >= 1:  # the time limit holds at full scale; below it, the ratio only
+        figures[0].met = bool(figures[0].met) and full <= 120
     figures[0].note += f"; generated in {data.seconds:.0f} s, {size / 1e9:.1f} GB on disk"
     # One acceptance, as staff make it: the response's status and an outbox row (topic survey).
     with Session(engine) as session:
@@ -953,7 +955,9 @@ def machine(cfg: Config) -> dict[str, Any]:
     import sqlalchemy
 
     meminfo = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
-    with get_engine(cfg.pg_url).connect() as conn:
+    # The server's admin database: the bench's own is not made yet for --programme large.
+    admin = make_url(cfg.pg_url).set(database="postgres").render_as_string(hide_password=False)
+    with get_engine(admin).connect() as conn:
         pg = conn.scalar(text("SHOW server_version"))
     return {
         "nproc": os.cpu_count(),

@@ -427,6 +427,7 @@ def _large_figures(cfg: Config, url: str) -> list[Figure]:
             select(m.SurveyResponse).where(m.SurveyResponse.status == "submitted").limit(1)
         ).one()
         response.status = "accepted"
+        response.accepted_revision = response.current_revision  # its answers now count
         request_aggregation(
             session,
             reason="bench acceptance",

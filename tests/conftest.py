@@ -145,7 +145,9 @@ def reset_rate_limits(settings: Settings) -> None:
 
 def _sends_due(thread: threading.Thread) -> bool:
     """Tell whether a thread is a collector's timer that will send a folded run (changes.py)."""
-    return isinstance(thread, threading.Timer) and thread.function.__name__ == "_send_due"
+    return isinstance(thread, threading.Timer) and (
+        getattr(thread.function, "__name__", None) == "_send_due"
+    )
 
 
 def quiesce_worker(settings: Settings) -> None:
@@ -154,6 +156,8 @@ def quiesce_worker(settings: Settings) -> None:
     # read first then fails at once with "database is locked" when it writes.
     wait_for(lambda: not any(_sends_due(thread) for thread in threading.enumerate()))
     redis.Redis.from_url(settings.broker_url).delete(settings.queue_name)  # no priorities: one list
+    for retry in list(worker_state.scheduled_requests):  # a retry waiting for its countdown
+        worker_state.revoked.add(retry.id)
     wait_for(lambda: not worker_state.reserved_requests)
 
 

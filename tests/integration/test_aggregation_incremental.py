@@ -231,6 +231,7 @@ def test_an_acceptance_recomputes_its_year_and_copies_the_others(
 
     assert db.get(Snapshot, run.snapshot_id).data_quality["build"]["survey_years"] == read
     assert cells(db, run.snapshot_id) == cells(db, full.snapshot_id)
+    assert db.get(Snapshot, run.snapshot_id).checksum == db.get(Snapshot, full.snapshot_id).checksum
 
 
 def test_when_an_acceptance_leaves_its_year_without_answers_the_year_before_is_the_latest(
@@ -256,6 +257,7 @@ def test_when_an_acceptance_leaves_its_year_without_answers_the_year_before_is_t
     quality = db.get(Snapshot, run.snapshot_id).data_quality
     assert quality["build"]["survey_years"] == [2024, 2025]
     assert cells(db, run.snapshot_id) == cells(db, full.snapshot_id)
+    assert db.get(Snapshot, run.snapshot_id).checksum == db.get(Snapshot, full.snapshot_id).checksum
     total = {
         period: value
         for period, value in db.execute(

@@ -117,6 +117,6 @@ def data_quality(
         checks[name] = {
             "count": sum(by_year.values()),
             "description": description,
-            "by_year": by_year,
+            "by_year": dict(sorted(by_year.items())),
         }
     return checks

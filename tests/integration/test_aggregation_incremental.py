@@ -273,6 +273,41 @@ def test_when_an_acceptance_leaves_its_year_without_answers_the_year_before_is_t
     assert quality["checks"]["survey_answers_out_of_bounds"]["by_year"] == {"2025": 1}
 
 
+def test_runs_by_year_build_on_each_other_and_a_change_without_a_year_reads_every_year(
+    settings, db
+):
+    surveys(db)
+    add_members(db, [("Civil Society", "DE", 2020)] * 4)
+    add_answers(db, [(p, 100 * (p + 1), True, "accepted", y) for p in range(3) for y in YEARS])
+    db.commit()
+    engine = get_engine(settings.database_url)
+
+    def build(decided, *, without_year=False, force=False) -> tuple[int, dict]:
+        if decided:
+            add_answers(db, [decided])
+            request(db, "survey", [decided])
+        if without_year:  # beside a request written before outbox rows had years
+            request_aggregation(db, reason="older", requested_by=None, topic="survey")
+        db.commit()
+        run = build_snapshot(
+            engine, trigger="run", as_of=AS_OF, force=force, threshold=THRESHOLD
+        ).snapshot_id
+        return run, db.get(Snapshot, run).data_quality["build"]
+
+    build(None, force=True)
+    first, _ = build((3, 70, True, "accepted", 2024))
+    second, on_first = build((0, 80, False, "accepted", 2025))
+    full, _ = build(None, force=True)
+    mixed, reading_all = build((1, 90, True, "accepted", 2023), without_year=True)
+    again, _ = build(None, force=True)
+
+    assert (on_first["reused_from"], on_first["survey_years"]) == (first, [2025])
+    assert cells(db, second) == cells(db, full)
+    assert (reading_all["mode"], reading_all["survey_years"]) == ("incremental", [])
+    assert cells(db, mixed) == cells(db, again)
+    assert len({db.get(Snapshot, s).checksum for s in (second, full)}) == 1
+
+
 def test_a_request_without_a_topic_rebuilds_everything(settings, db):
     make_certificate(db, member=make_member(db))
     db.commit()

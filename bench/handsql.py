@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from outcomes.catalogue import BuildContext, snapshot_catalogue
+from outcomes.indicator_sql import AnswerStage
 
 COVERED = ("ps_certificates", "coc_certificates", "members_by_class", "survey_response_rate")
 
@@ -116,6 +117,8 @@ def hand_cells(engine: Engine, *, as_of: date) -> tuple[float, list[tuple[Any, .
         uncovered = [i for i in snapshot_catalogue(conn) if i.code not in COVERED]
         started = time.perf_counter()
         cells = [tuple(row) for row in conn.execute(text(sql), {"as_of": as_of})]
+        # The survey indicators' own SELECTs read the answers staged once, as in the build.
+        AnswerStage(conn, [i.survey_question for i in uncovered if i.survey_question]).cover(None)
         ctx = BuildContext(as_of=as_of)
         for indicator in uncovered:
             for query in indicator.cells(ctx):

@@ -9,16 +9,21 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     CTE,
     BigInteger,
+    Column,
     ColumnElement,
     CompoundSelect,
+    Connection,
     Date,
     Float,
     FromClause,
+    Index,
     Integer,
+    MetaData,
     Numeric,
     Select,
     String,
     Subquery,
+    Table,
     and_,
     case,
     cast,
@@ -26,6 +31,7 @@ from sqlalchemy import (
     exists,
     extract,
     func,
+    insert,
     literal,
     null,
     or_,
@@ -499,8 +505,65 @@ def survey_response_cells(_ctx: BuildContext) -> list[Select]:
     ]
 
 
-def accepted_answers(key: str) -> Select:
-    """Return the usable answers to one question: each response's latest accepted revision only."""
+# The accepted answers survey indicators read, staged once per build in a temporary table: one
+# pass over the accepted revisions' answers for every question, not one per indicator, and each
+# question's answers together on disk (inserted in key order) for its indicator's index scan.
+staged_answers = Table(
+    "staged_survey_answer",
+    MetaData(),
+    Column("question_key", SurveyAnswer.__table__.c.question_key.type),
+    Column("year", Integer),
+    Column("member_id", Integer),
+    Column("membership_class", Member.__table__.c.membership_class.type),
+    Column("value_number", Float),
+    Column("value_text", SurveyAnswer.__table__.c.value_text.type),
+    Column("tag", BigInteger),
+    Column("count_tag", BigInteger),
+    Index("ix_staged_survey_answer", "question_key", "year"),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+class AnswerStage:
+    """The accepted answers of some survey questions, staged as a build asks for their years."""
+
+    def __init__(self, conn: Connection, keys: Sequence[str]) -> None:
+        self.conn, self.keys = conn, sorted(set(keys))
+        self.years: frozenset[int] | None = frozenset()  # the years staged; None: every year
+        self.created = False
+
+    def cover(self, years: frozenset[int] | None) -> None:
+        """Stage the answers of `years` (None: every year) that are not staged yet."""
+        if self.years is None or not self.keys:
+            return
+        if years is not None and years <= self.years:
+            return
+        if not self.created:
+            staged_answers.create(self.conn)
+            self.created = True
+        rows = _accepted_answers(self.keys)
+        if years is None:
+            rows = rows.where(SurveyResponse.year.not_in(sorted(self.years)))
+        else:
+            rows = rows.where(SurveyResponse.year.in_(sorted(years - self.years)))
+        rows = rows.order_by(SurveyAnswer.question_key, SurveyResponse.year)
+        self.conn.execute(insert(staged_answers).from_select(rows.selected_columns.keys(), rows))
+        if self.conn.dialect.name == "postgresql":
+            # Autovacuum never analyses a temporary table: without statistics the planner
+            # would guess each indicator's share of the rows.
+            self.conn.exec_driver_sql(f"ANALYZE {staged_answers.name}")
+        self.years = None if years is None else self.years | years
+
+    def drop(self) -> None:
+        """Drop the staged answers, which SQLite would keep on the pooled connection."""
+        if self.created:
+            staged_answers.drop(self.conn)
+            self.created = False
+
+
+def _accepted_answers(keys: Sequence[str]) -> Select:
+    """Return the usable answers to some questions: each response's latest accepted revision."""
     r, v, a = SurveyResponse.__table__.c, SurveyRevision.__table__.c, SurveyAnswer.__table__.c
     q = SurveyQuestion.__table__.c
     within_bounds = and_(
@@ -508,17 +571,16 @@ def accepted_answers(key: str) -> Select:
         or_(q.maximum.is_(None), a.value_number.is_(None), a.value_number <= q.maximum),
     )
     k = RecordKey.__table__.c
-    tag = row_tag(r.member_id, k.key, a.value_number).label("tag")
-    count_tag = row_tag(r.member_id, k.key).label("count_tag")
     return (
         select(
+            a.question_key,
             r.year,
             r.member_id,
             members.c.membership_class,
             a.value_number,
             a.value_text,
-            tag,
-            count_tag,
+            row_tag(r.member_id, k.key, a.value_number).label("tag"),
+            row_tag(r.member_id, k.key).label("count_tag"),
         )
         .select_from(
             SurveyResponse.__table__.join(
@@ -526,7 +588,10 @@ def accepted_answers(key: str) -> Select:
                 # Not the current revision: a later draft or submission awaits staff.
                 and_(v.response_id == r.id, v.number == r.accepted_revision),
             )
-            .join(SurveyAnswer.__table__, and_(a.revision_id == v.id, a.question_key == key))
+            .join(
+                SurveyAnswer.__table__,
+                and_(a.revision_id == v.id, a.question_key.in_(keys)),
+            )
             # Only answers to a question of the response's own definition count.
             .join(
                 SurveyQuestion.__table__,
@@ -585,23 +650,21 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
     """Return the cells of a survey-derived indicator: per year, latest year, by class, coverage.
 
     `choices` names the options of a select-many question, whose answer is stored as "a;b":
-    its "answer" cells then count the members choosing each option.
+    its "answer" cells then count the members choosing each option. The cells read the answers
+    an AnswerStage staged for the run.
     """
 
     def cells(ctx: BuildContext) -> list[Select]:
-        usable = accepted_answers(key)
+        s = staged_answers.c
+        usable = select(staged_answers).where(s.question_key == key)
         if how == "count":
-            usable = usable.where(
-                or_(SurveyAnswer.value_number.is_not(None), SurveyAnswer.value_text.is_not(None))
-            )
+            usable = usable.where(or_(s.value_number.is_not(None), s.value_text.is_not(None)))
         elif how == "share_yes":
-            usable = usable.where(SurveyAnswer.value_number.in_((0.0, 1.0)))
+            usable = usable.where(s.value_number.in_((0.0, 1.0)))
         else:
-            usable = usable.where(SurveyAnswer.value_number.is_not(None))
+            usable = usable.where(s.value_number.is_not(None))
         if ctx.survey_years is not None:
-            usable = usable.where(SurveyResponse.year.in_(sorted(ctx.survey_years)))
-        # One statement per indicator over one common table expression: the join of accepted
-        # accepted revisions to their answers (the costly part) runs once, not once per grouping.
+            usable = usable.where(s.year.in_(sorted(ctx.survey_years)))
         answers = usable.cte("answers")
         queries = []
         for latest_only in (False, True):

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import func, inspect, select, update
 
 from aggregator.build import build_snapshot
 from outcomes.db import get_engine, session_factory
+from outcomes.indicator_sql import AnswerStage, staged_answers
 from outcomes.models import (
     Facility,
     IndicatorValue,
@@ -306,6 +307,34 @@ def test_runs_by_year_build_on_each_other_and_a_change_without_a_year_reads_ever
     assert (reading_all["mode"], reading_all["survey_years"]) == ("incremental", [])
     assert cells(db, mixed) == cells(db, again)
     assert len({db.get(Snapshot, s).checksum for s in (second, full)}) == 1
+
+
+def test_answers_are_staged_once_each_from_accepted_revisions_and_dropped_after(settings, db):
+    surveys(db)
+    add_members(db, [("Civil Society", "DE", 2020)] * 3)
+    add_answers(db, [(p, 100 * (p + 1), True, "accepted", y) for p in range(3) for y in YEARS])
+    add_answers(db, [(0, 5, False, "submitted", 2025)])  # awaits staff: not staged
+    db.commit()
+    engine = get_engine(settings.database_url)
+    staged = staged_answers.c
+
+    with engine.connect() as conn, conn.begin():
+        stage = AnswerStage(conn, ["employees"])
+        for years in ({2024}, {2024, 2025}, None, {2023}):
+            stage.cover(None if years is None else frozenset(years))
+        rows = conn.execute(
+            select(staged.year, func.count(), func.sum(staged.value_number))
+            .group_by(staged.year)
+            .order_by(staged.year)
+        ).all()
+        keys = set(conn.scalars(select(staged.question_key).distinct()))
+        stage.drop()
+        left = inspect(conn).has_table(staged_answers.name)
+
+    assert [tuple(row) for row in rows] == [(year, 3, 600.0) for year in YEARS]
+    assert keys == {"employees"} and not left
+    run = build_snapshot(engine, trigger="full", as_of=AS_OF, force=True, threshold=THRESHOLD)
+    assert db.get(Snapshot, run.snapshot_id).data_quality["timings"]["staged_answers"] >= 0
 
 
 def test_a_request_without_a_topic_rebuilds_everything(settings, db):

@@ -38,7 +38,7 @@ from outcomes.catalogue import (
     snapshot_catalogue,
 )
 from outcomes.db import WRITE
-from outcomes.indicator_sql import CELL_COLUMNS, KEY_RANGE, RECORD_KEYS
+from outcomes.indicator_sql import CELL_COLUMNS, KEY_RANGE, RECORD_KEYS, AnswerStage
 from outcomes.releases import ReleaseError, release_build
 
 Progress = Callable[[int, str], None]
@@ -183,17 +183,24 @@ def build_snapshot(
             )
         )
         read: set[int] = set()  # the reporting years partial survey indicators read
-        for done, indicator in enumerate(catalogue):
-            if indicator.code in reused:
-                continue
-            report(int(90 * done / len(catalogue)), f"computing {indicator.code}")
-            began = time.perf_counter()
+        computed = [i for i in catalogue if i.code not in reused]
+        stage = AnswerStage(conn, [i.survey_question for i in computed if i.survey_question])
+        for done, indicator in enumerate(computed):
+            report(int(90 * done / len(computed)), f"computing {indicator.code}")
             part = partial.get(indicator.code)
+            if indicator.survey_question is not None:
+                began = time.perf_counter()
+                stage.cover(None if part is None else part.years)
+                timings["staged_answers"] = round(
+                    timings.get("staged_answers", 0) + time.perf_counter() - began, 4
+                )
+            began = time.perf_counter()
             if base is not None and part is not None:
-                read |= _recompute_years(conn, base.id, snapshot_id, indicator, ctx, part)
+                read |= _recompute_years(conn, base.id, snapshot_id, indicator, ctx, part, stage)
             else:
                 _insert_cells(conn, snapshot_id, indicator.code, indicator.cells(ctx))
             timings[indicator.code] = round(time.perf_counter() - began, 4)
+        stage.drop()
         report(90, "checking data quality")
         began = time.perf_counter()
         if base is not None and topics <= QUALITY_UNREAD:
@@ -418,6 +425,7 @@ def _recompute_years(
     indicator: Indicator,
     ctx: BuildContext,
     part: _Partial,
+    stage: AnswerStage,
 ) -> frozenset[int]:
     """Copy a survey indicator's unchanged periods, compute the others; return the years read."""
     _replace_years(conn, base_id, snapshot_id, indicator, ctx, part.years, latest=part.latest)
@@ -435,6 +443,7 @@ def _recompute_years(
     # out): the fallback year is the latest, so its answers are read too.
     conn.execute(delete(v).where(v.snapshot_id == snapshot_id, v.indicator == indicator.code))
     years = part.years | {part.fallback}
+    stage.cover(years)
     _replace_years(conn, base_id, snapshot_id, indicator, ctx, years, latest=True)
     return years
 

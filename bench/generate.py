@@ -321,9 +321,11 @@ def _programme(seed: int, blocks: int, today: date) -> dict[Table, list[dict[str
         shift = {"member": block * BLOCK, "facility": block * 2000, "certificate": block * 1000}
         for row in mem:
             row["id"] += shift["member"]
+            row["code"] = f"{tag}-{row['code']}"
             row["name"] = row["name"].replace("Demo", f"Generated {tag}")
         for row in fac:
             row["id"] += shift["facility"]
+            row["code"] = f"{tag}-{row['code']}"
             row["member_id"] += shift["member"]
         for row in certs:
             row["id"] += shift["certificate"]

@@ -118,7 +118,8 @@ def hand_cells(engine: Engine, *, as_of: date) -> tuple[float, list[tuple[Any, .
         started = time.perf_counter()
         cells = [tuple(row) for row in conn.execute(text(sql), {"as_of": as_of})]
         # The survey indicators' own SELECTs read the answers staged once, as in the build.
-        AnswerStage(conn, [i.survey_question for i in uncovered if i.survey_question]).cover(None)
+        keys = [i.survey_question for i in uncovered if i.survey_question is not None]
+        AnswerStage(conn, keys).cover(None)
         ctx = BuildContext(as_of=as_of)
         for indicator in uncovered:
             for query in indicator.cells(ctx):

@@ -444,7 +444,8 @@ def _large_figures(cfg: Config, url: str) -> list[Figure]:
             select(m.Snapshot.data_quality).where(m.Snapshot.id == run.snapshot_id)
         )
     timings = report["timings"]
-    parts = [t for code, t in timings.items() if code not in ("staged_answers", "data_quality")]
+    steps = ("staged_answers", "data_quality", "reused")  # the rest are indicators computed
+    parts = [t for code, t in timings.items() if code not in steps]
     figures.append(
         Figure(
             "L incr",

@@ -10,7 +10,9 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 from sqlalchemy import func, inspect, select, update
 
+from aggregator import build
 from aggregator.build import build_snapshot
+from outcomes.config import DatabaseTimeouts
 from outcomes.db import get_engine, session_factory
 from outcomes.indicator_sql import AnswerStage, staged_answers
 from outcomes.models import (
@@ -335,6 +337,37 @@ def test_answers_are_staged_once_each_from_accepted_revisions_and_dropped_after(
     assert keys == {"employees"} and not left
     run = build_snapshot(engine, trigger="full", as_of=AS_OF, force=True, threshold=THRESHOLD)
     assert db.get(Snapshot, run.snapshot_id).data_quality["timings"]["staged_answers"] >= 0
+
+
+def test_a_build_that_fails_after_staging_leaves_no_staged_answers_for_the_next(
+    settings, db, monkeypatch
+):
+    surveys(db)
+    add_members(db, [("Civil Society", "DE", 2020)] * 3)
+    add_answers(db, [(p, 100 * (p + 1), True, "accepted", 2025) for p in range(3)])
+    db.commit()
+    # An engine of its own: its pool holds the one connection both builds run on.
+    engine = get_engine(settings.database_url, DatabaseTimeouts(lock=29))
+    insert_cells = build._insert_cells
+
+    def fails_on_surveys(conn, snapshot_id, code, *args, **kwargs):
+        if code.startswith("survey_") and code != "survey_response_rate":
+            raise RuntimeError("the build stops with its answers staged")
+        return insert_cells(conn, snapshot_id, code, *args, **kwargs)
+
+    monkeypatch.setattr(build, "_insert_cells", fails_on_surveys)
+    with pytest.raises(RuntimeError, match="answers staged"):
+        build_snapshot(engine, trigger="fails", as_of=AS_OF, force=True, threshold=THRESHOLD)
+    monkeypatch.setattr(build, "_insert_cells", insert_cells)
+
+    try:
+        run = build_snapshot(engine, trigger="again", as_of=AS_OF, force=True, threshold=THRESHOLD)
+        pooled = engine.pool.checkedin()
+    finally:
+        engine.dispose()
+
+    assert pooled == 1 and run.built and db.get(Snapshot, run.snapshot_id).status == "built"
+    assert ("survey_employees", "2025") in {row[:2] for row in cells(db, run.snapshot_id)}
 
 
 def test_a_request_without_a_topic_rebuilds_everything(settings, db):

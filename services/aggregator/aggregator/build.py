@@ -184,7 +184,9 @@ def build_snapshot(
         )
         read: set[int] = set()  # the reporting years partial survey indicators read
         computed = [i for i in catalogue if i.code not in reused]
-        stage = AnswerStage(conn, [i.survey_question for i in computed if i.survey_question])
+        stage = AnswerStage(
+            conn, [i.survey_question for i in computed if i.survey_question is not None]
+        )
         for done, indicator in enumerate(computed):
             report(int(90 * done / len(computed)), f"computing {indicator.code}")
             part = partial.get(indicator.code)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -13,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from outcomes.config import DatabaseTimeouts
 
 WRITE = {"sqlite_begin": "BEGIN IMMEDIATE"}
+# Keys of a SQLite connection's info: its open file of the writers' lock, and how long to wait.
+WRITE_QUEUE, LOCK_WAIT = "outcomes_write_queue", "outcomes_lock_wait"
 DEFAULT_TIMEOUTS = DatabaseTimeouts()
 # SQLSTATEs that mean "try again later", not "this run is wrong": the session was ended (idle in
 # transaction too long, administrator or shutdown), a lock was not granted in time, the server is
@@ -64,7 +70,76 @@ def _begin_sqlite(conn: Connection) -> None:
     """Begin a transaction; writers take the write lock up front, so they queue, never fail."""
     # A deferred transaction that read first cannot wait for the lock when it later writes:
     # SQLite answers "database is locked" at once. BEGIN IMMEDIATE waits (busy_timeout) instead.
-    conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+    begin = conn.get_execution_options().get("sqlite_begin", "BEGIN")
+    queue = conn.connection.info.get(WRITE_QUEUE)
+    if queue is None or begin == "BEGIN":
+        conn.exec_driver_sql(begin)
+        return
+    seconds = conn.connection.info[LOCK_WAIT]
+    try:
+        if _queue_for_writing(queue, seconds):
+            conn.exec_driver_sql(begin)
+            return
+        # The whole lock timeout went by in the queue: one try, then "database is locked".
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            conn.exec_driver_sql(begin)
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    except BaseException:
+        fcntl.flock(queue, fcntl.LOCK_UN)
+        raise
+
+
+def _queue_for_writing(queue: int, seconds: float) -> bool:
+    """Take the writers' file lock, polling every millisecond; False after `seconds`."""
+    # SQLite's own wait (its busy handler) sleeps 1, 2, 5, ... up to 100 ms between tries, so
+    # a writer can sleep on long after the lock was freed while later writers overtake it: one
+    # save waited 1.5 s behind 2 ms transactions (BENCHMARKS.md).
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
+
+
+def _release_after(finish: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Wrap a dialect's commit or rollback to leave the writers' queue once it is done."""
+
+    def finished(dbapi_connection: Any) -> None:
+        try:
+            finish(dbapi_connection)
+        finally:
+            try:
+                queue = dbapi_connection.info.get(WRITE_QUEUE)
+            except NotImplementedError:  # the engine's first connection, before it is pooled
+                queue = None
+            if queue is not None:
+                fcntl.flock(queue, fcntl.LOCK_UN)  # unlocking a lock not held is a no-op
+
+    return finished
+
+
+def _open_write_queue(path: str, seconds: float) -> Callable[[Any, Any], None]:
+    """Return a connect hook giving each connection its own open file of the writers' lock."""
+
+    def opened(_dbapi_connection: Any, record: Any) -> None:
+        # flock is held per open file, so threads of one process queue as processes do.
+        record.info[WRITE_QUEUE] = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o600)
+        record.info[LOCK_WAIT] = seconds
+
+    return opened
+
+
+def _close_write_queue(_dbapi_connection: Any, record: Any) -> None:
+    """Close a connection's file of the writers' lock (which frees the lock if held)."""
+    queue = record.info.pop(WRITE_QUEUE, None)
+    if queue is not None:
+        os.close(queue)
 
 
 @lru_cache(maxsize=16)
@@ -75,6 +150,14 @@ def get_engine(url: str, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS) -> Engin
         engine = create_engine(url, connect_args={"timeout": timeouts.lock or 30})
         event.listen(engine, "connect", _tune_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # Writers queue on a file lock beside the database, waking as soon as it is free.
+            event.listen(engine, "connect", _open_write_queue(path, timeouts.lock or 30))
+            event.listen(engine, "close", _close_write_queue)
+            # Left after the dialect's own COMMIT or ROLLBACK: SQLAlchemy's events fire before.
+            for name in ("do_commit", "do_rollback"):
+                setattr(engine.dialect, name, _release_after(getattr(engine.dialect, name)))
         return engine
     # pre_ping: a PostgreSQL restart must not hand a dead pooled connection to a request.
     return create_engine(

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -77,34 +77,48 @@ def _begin_sqlite(conn: Connection) -> None:
         return
     seconds = conn.connection.info[LOCK_WAIT]
     try:
-        if _queue_for_writing(queue, seconds):
+        left = _queue_for_writing(queue, seconds)
+        if left >= seconds:
             conn.exec_driver_sql(begin)
             return
-        # The whole lock timeout went by in the queue: one try, then "database is locked".
-        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+        # BEGIN waits only what is left of the lock timeout (a writer outside the queue, such
+        # as a migration, may hold SQLite's lock): one try if nothing is left.
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(left * 1000)}")
         try:
             conn.exec_driver_sql(begin)
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
     except BaseException:
-        fcntl.flock(queue, fcntl.LOCK_UN)
+        _leave(queue)
         raise
 
 
-def _queue_for_writing(queue: int, seconds: float) -> bool:
-    """Take the writers' file lock, polling every millisecond; False after `seconds`."""
+def _queue_for_writing(queue: BinaryIO, seconds: float) -> float:
+    """Take the writers' file lock, polling every millisecond; return the seconds left."""
     # SQLite's own wait (its busy handler) sleeps 1, 2, 5, ... up to 100 ms between tries, so
     # a writer can sleep on long after the lock was freed while later writers overtake it: one
-    # save waited 1.5 s behind 2 ms transactions (BENCHMARKS.md).
+    # save waited 1.5 s behind 2 ms transactions (BENCHMARKS.md). SQLite's lock stays the
+    # authority: this lock only orders the writers that wait.
+    try:
+        fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return seconds
+    except BlockingIOError:
+        pass
     deadline = time.monotonic() + seconds
     while True:
+        time.sleep(0.001)
         try:
             fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
+            return max(0.0, deadline - time.monotonic())
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.001)
+                return 0.0
+
+
+def _leave(queue: BinaryIO) -> None:
+    """Release the writers' file lock if this connection's file is still open."""
+    if not queue.closed:  # an invalidated connection's file is closed, and its lock with it
+        fcntl.flock(queue, fcntl.LOCK_UN)  # unlocking a lock not held is a no-op
 
 
 def _release_after(finish: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -119,7 +133,7 @@ def _release_after(finish: Callable[[Any], None]) -> Callable[[Any], None]:
             except NotImplementedError:  # the engine's first connection, before it is pooled
                 queue = None
             if queue is not None:
-                fcntl.flock(queue, fcntl.LOCK_UN)  # unlocking a lock not held is a no-op
+                _leave(queue)
 
     return finished
 
@@ -128,8 +142,10 @@ def _open_write_queue(path: str, seconds: float) -> Callable[[Any, Any], None]:
     """Return a connect hook giving each connection its own open file of the writers' lock."""
 
     def opened(_dbapi_connection: Any, record: Any) -> None:
-        # flock is held per open file, so threads of one process queue as processes do.
-        record.info[WRITE_QUEUE] = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o600)
+        # flock is held per open file, so threads of one process queue as processes do; a file
+        # object, so a connection dropped without the pool's close event still closes it.
+        descriptor = os.open(f"{path}-writers", os.O_RDWR | os.O_CREAT, 0o600)
+        record.info[WRITE_QUEUE] = os.fdopen(descriptor, "r+b", buffering=0)
         record.info[LOCK_WAIT] = seconds
 
     return opened
@@ -139,7 +155,8 @@ def _close_write_queue(_dbapi_connection: Any, record: Any) -> None:
     """Close a connection's file of the writers' lock (which frees the lock if held)."""
     queue = record.info.pop(WRITE_QUEUE, None)
     if queue is not None:
-        os.close(queue)
+        _leave(queue)
+        queue.close()
 
 
 @lru_cache(maxsize=16)

@@ -456,10 +456,10 @@ def application_cells(ctx: BuildContext) -> list[Select]:
 # --- surveys ---------------------------------------------------------------------------------
 
 
-def members_per_survey_year(among: Select | None = None) -> Subquery:
+def members_per_survey_year(among: Sequence[int] | None = None) -> Subquery:
     """Return, per reporting year with an open or closed survey, the members active that year.
 
-    `among` selects the years wanted (the others are not counted, which costs per year).
+    `among` lists the years wanted (the others are not counted, which costs per year).
     """
     m = members.c
     years = select(SurveyDefinition.year.label("year")).where(
@@ -528,10 +528,19 @@ staged_answers = Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
+# The members active in each staged year, counted once for every indicator's coverage.
+staged_members = Table(
+    "staged_survey_members",
+    MetaData(),
+    Column("year", Integer, primary_key=True),
+    Column("members", Integer),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
 
 
 class AnswerStage:
-    """The accepted answers of some survey questions, staged as a build asks for their years."""
+    """Some survey questions' accepted answers, and their years' members, staged as a build asks."""
 
     def __init__(self, conn: Connection, keys: Sequence[str]) -> None:
         self.conn, self.keys = conn, sorted(set(keys))
@@ -546,14 +555,19 @@ class AnswerStage:
             return
         if not self.created:
             staged_answers.create(self.conn)
+            staged_members.create(self.conn)
             self.created = True
         rows = _accepted_answers(self.keys)
+        eligible = members_per_survey_year(None if years is None else sorted(years - self.years))
+        counted = select(eligible.c.year, eligible.c.members)
         if years is None:
             rows = rows.where(SurveyResponse.year.not_in(sorted(self.years)))
+            counted = counted.where(eligible.c.year.not_in(sorted(self.years)))
         else:
             rows = rows.where(SurveyResponse.year.in_(sorted(years - self.years)))
         rows = rows.order_by(SurveyAnswer.question_key, SurveyResponse.year)
         self.conn.execute(insert(staged_answers).from_select(rows.selected_columns.keys(), rows))
+        self.conn.execute(insert(staged_members).from_select(("year", "members"), counted))
         if self.conn.dialect.name == "postgresql":
             # Autovacuum never analyses a temporary table: without statistics the planner
             # would guess each indicator's share of the rows.
@@ -561,9 +575,10 @@ class AnswerStage:
         self.years = None if years is None else self.years | years
 
     def drop(self) -> None:
-        """Drop the staged answers, which SQLite would keep on the pooled connection."""
+        """Drop the staged rows, which SQLite would keep on the pooled connection."""
         if self.created:
             staged_answers.drop(self.conn)
+            staged_members.drop(self.conn)
             self.created = False
 
 
@@ -637,13 +652,11 @@ def _noise(src: Subquery, how: str) -> tuple[ColumnElement, ColumnElement]:
     return cell_key(src.c.count_tag), literal(COUNT_NOISE)
 
 
-def _survey_group(answers: CTE, how: str, keys: tuple[str, ...], *, latest_only: bool) -> Subquery:
+def _survey_group(answers: CTE, how: str, keys: tuple[str, ...]) -> Subquery:
     """Return the rows to aggregate for one grouping, ranked when the median needs it."""
     rows: Select = select(answers)
-    if latest_only:
-        rows = rows.where(answers.c.year == select(func.max(answers.c.year)).scalar_subquery())
     if how == "median":
-        part = [answers.c[k] for k in keys] or None
+        part = [answers.c[k] for k in keys]
         rows = rows.add_columns(
             func.row_number().over(partition_by=part, order_by=answers.c.value_number).label("rn"),
             func.count().over(partition_by=part).label("n"),
@@ -671,25 +684,31 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
         if ctx.survey_years is not None:
             usable = usable.where(s.year.in_(sorted(ctx.survey_years)))
         answers = usable.cte("answers")
-        queries = []
-        for latest_only in (False, True):
-            for breakdown in ("total", "membership_class"):
-                keys = ("year",) if breakdown == "total" else ("year", "membership_class")
-                src = _survey_group(answers, how, keys, latest_only=latest_only)
-                period = "all" if latest_only else as_text(src.c.year)
-                category = "" if breakdown == "total" else src.c.membership_class
-                queries.append(
-                    select(
-                        *noisy_cell(
-                            period,
-                            breakdown,
-                            category,
-                            _statistic(src, how),
-                            func.count(distinct(src.c.member_id)),
-                            *_noise(src, how),
-                        )
-                    ).group_by(*(src.c[k] for k in keys))
-                )
+        groupings = []
+        for breakdown in ("total", "membership_class"):
+            keys = ("year",) if breakdown == "total" else ("year", "membership_class")
+            src = _survey_group(answers, how, keys)
+            category = "" if breakdown == "total" else src.c.membership_class
+            groupings.append(
+                select(
+                    *noisy_cell(
+                        src.c.year,  # as a number here, as text in the cells below
+                        breakdown,
+                        category,
+                        _statistic(src, how),
+                        func.count(distinct(src.c.member_id)),
+                        *_noise(src, how),
+                    )
+                ).group_by(*(src.c[k] for k in keys))
+            )
+        # The latest year's cells again as period "all": the same rows give the same cells.
+        yearly = union_all(*groupings).cte("yearly")
+        year, latest = yearly.c.period, select(func.max(answers.c.year)).scalar_subquery()
+        figures = [yearly.c[name] for name in (*CELL_COLUMNS[1:], "cell_key", "scale")]
+        queries = [
+            select(as_text(year).label("period"), *figures),
+            select(literal("all").label("period"), *figures).where(year == latest),
+        ]
         text, member = answers.c.value_text, answers.c.member_id
         latest_year = answers.c.year == select(func.max(answers.c.year)).scalar_subquery()
         counted = (cell_key(answers.c.count_tag), literal(COUNT_NOISE))
@@ -721,36 +740,22 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
                 for choice in choices
             ]
         # Coverage beside every figure: "based on N of M members"; public, so never perturbed.
+        # The members answering a year are the contributors of its total cell.
         unperturbed = (cast(null(), BigInteger), literal(0.0))
-        answered = (
-            select(answers.c.year, func.count(distinct(answers.c.member_id)).label("answered"))
-            .group_by(answers.c.year)
-            .subquery()
-        )
-        eligible = members_per_survey_year(among=select(answered.c.year))
-        both = answered.join(eligible, eligible.c.year == answered.c.year)
-        period = as_text(answered.c.year)
+        answered, eligible = yearly.c.contributors, staged_members.c
+        totals = yearly.join(staged_members, eligible.year == year)
+        period = as_text(year)
         queries += [
             select(
-                *noisy_cell(
-                    period,
-                    "coverage",
-                    "answered",
-                    answered.c.answered,
-                    answered.c.answered,
-                    *unperturbed,
-                )
-            ).select_from(answered),
+                *noisy_cell(period, "coverage", "answered", answered, answered, *unperturbed)
+            ).where(yearly.c.breakdown == "total"),
             select(
                 *noisy_cell(
-                    period,
-                    "coverage",
-                    "members",
-                    eligible.c.members,
-                    eligible.c.members,
-                    *unperturbed,
+                    period, "coverage", "members", eligible.members, eligible.members, *unperturbed
                 )
-            ).select_from(both),
+            )
+            .select_from(totals)
+            .where(yearly.c.breakdown == "total"),
         ]
         return [protected(union_all(*queries), ctx)]
 

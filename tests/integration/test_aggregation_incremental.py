@@ -14,7 +14,7 @@ from aggregator import build
 from aggregator.build import build_snapshot
 from outcomes.config import DatabaseTimeouts
 from outcomes.db import get_engine, session_factory
-from outcomes.indicator_sql import AnswerStage, staged_answers
+from outcomes.indicator_sql import AnswerStage, staged_answers, staged_members
 from outcomes.models import (
     Facility,
     IndicatorValue,
@@ -330,11 +330,13 @@ def test_answers_are_staged_once_each_from_accepted_revisions_and_dropped_after(
             .order_by(staged.year)
         ).all()
         keys = set(conn.scalars(select(staged.question_key).distinct()))
+        eligible = conn.execute(select(staged_members).order_by(staged_members.c.year)).all()
         stage.drop()
-        left = inspect(conn).has_table(staged_answers.name)
+        left = [inspect(conn).has_table(table.name) for table in (staged_answers, staged_members)]
 
     assert [tuple(row) for row in rows] == [(year, 3, 600.0) for year in YEARS]
-    assert keys == {"employees"} and not left
+    assert [tuple(row) for row in eligible] == [(year, 3) for year in YEARS]
+    assert keys == {"employees"} and left == [False, False]
     run = build_snapshot(engine, trigger="full", as_of=AS_OF, force=True, threshold=THRESHOLD)
     assert db.get(Snapshot, run.snapshot_id).data_quality["timings"]["staged_answers"] >= 0
 

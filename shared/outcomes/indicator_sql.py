@@ -378,14 +378,25 @@ def training_cells(roles: Sequence[str]) -> Cells:
         since = and_(t.role.in_(roles), t.completed_on >= TRAINED_SINCE)
         done = and_(since, t.completed_on <= ctx.as_of)
         n = func.count(distinct(t.person_key))
+        # Everyone trained between 2017 and a day is everyone whose first course since 2017
+        # ended by then: one pass finds each person's first day, where counting the distinct
+        # people up to each year's end sorted every year's rows again (28 s at 5M trainings).
+        firsts = (
+            select(func.min(t.completed_on).label("day")).where(since).group_by(t.person_key)
+        ).subquery()
+        per_day = (
+            select(firsts.c.day, func.count().label("people")).group_by(firsts.c.day).cte("per_day")
+        )
+        people = cast(func.coalesce(func.sum(per_day.c.people), 0), Integer)
         queries = [
-            select(*cell("all", "total", "", n, n)).where(done),
+            union_all(
+                select(*cell("all", "total", "", people, people)).where(per_day.c.day <= ctx.as_of),
+                # Cumulative: everyone trained between 2017 and each year's end.
+                select(*cell(as_text(years.c.year), "total", "", people, people))
+                .select_from(years.join(per_day, per_day.c.day <= years.c.ends))
+                .group_by(years.c.year),
+            ),
             select(*cell("all", "course", t.course, n, n)).where(done).group_by(t.course),
-            # Cumulative: everyone trained between 2017 and each year's end.
-            select(*cell(as_text(years.c.year), "total", "", n, n))
-            .select_from(years.join(Training.__table__, t.completed_on <= years.c.ends))
-            .where(since)
-            .group_by(years.c.year),
         ]
         if len(roles) > 1:
             queries.append(select(*cell("all", "role", t.role, n, n)).where(done).group_by(t.role))

@@ -260,9 +260,22 @@ def test_trainings_count_distinct_people_since_2017_and_report_future_dates(sett
     assert auditors[("all", "course", "PS")] == 1 and auditors[("all", "course", "CoC")] == 2
     assert (auditors[("2017", "total", "")], auditors[("2018", "total", "")]) == (1, 2)
     assert others[("all", "total", "")] == 2
+    # Cumulative from each person's first course since 2017: s1's second course adds no one.
+    cumulative = [others.get((str(year), "total", "")) for year in range(2018, 2023)]
+    assert cumulative == [None, 1, 2, 2, 2]
     assert others[("all", "role", "member")] == 1 and others[("all", "role", "stakeholder")] == 1
     checks = db.get(Snapshot, snapshot_id).data_quality["checks"]
     assert checks["trainings_in_the_future"]["count"] == 1
+
+
+def test_no_training_yet_counts_no_one_trained(settings, db):
+    db.add(Training(person_key="a1", role="auditor", course="PS", completed_on=date(2016, 5, 1)))
+    db.commit()
+    snapshot_id = build(settings)
+
+    auditors = values(db, snapshot_id, "auditors_trained")
+
+    assert auditors == {("all", "total", ""): 0}
 
 
 def test_meetings_count_since_2016_with_a_yearly_series(settings, db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, exists, func, not_, or_, select
+from sqlalchemy import Connection, Select, and_, case, exists, func, not_, or_, select
 
 from outcomes.indicator_sql import present_on, valid_on
 from outcomes.models import (
@@ -20,27 +20,54 @@ from outcomes.models import (
     certificate_facility,
 )
 
-SURVEY_CHECK = "survey_"
+# The checks of accepted survey answers, counted per reporting year in one pass.
+SURVEY_CHECKS = {
+    "survey_answers_outside_definition": (
+        "accepted answers to a question their survey definition does not ask (left out)"
+    ),
+    "survey_answers_out_of_bounds": (
+        "accepted answers outside their question's minimum or maximum (left out)"
+    ),
+}
+
+
+def _survey_counts() -> Select:
+    """Return per reporting year the accepted answers each survey check flags, one column each."""
+    r, v, a = SurveyResponse.__table__.c, SurveyRevision.__table__.c, SurveyAnswer.__table__.c
+    q = SurveyQuestion.__table__.c
+    # A definition asks a key at most once, so each answer meets one question or none.
+    answers = (
+        SurveyAnswer.__table__.join(SurveyRevision.__table__, v.id == a.revision_id)
+        .join(
+            SurveyResponse.__table__,
+            and_(r.id == v.response_id, r.accepted_revision == v.number),
+        )
+        .outerjoin(
+            SurveyQuestion.__table__,
+            and_(q.definition_id == r.definition_id, q.key == a.question_key),
+        )
+    )
+    outside = q.id.is_(None)
+    out_of_bounds = and_(
+        q.id.is_not(None),
+        a.value_number.is_not(None),
+        or_(a.value_number < q.minimum, a.value_number > q.maximum),
+    )
+    outside_name, bounds_name = SURVEY_CHECKS
+    return (
+        select(
+            r.year,
+            func.count(case((outside, 1))).label(outside_name),
+            func.count(case((out_of_bounds, 1))).label(bounds_name),
+        )
+        .select_from(answers)
+        .group_by(r.year)
+    )
 
 
 def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
     """Return each check's description and the query counting the rows it flags."""
     c, cf, f = Certificate.__table__.c, certificate_facility.c, Facility.__table__.c
-    r, v, a = SurveyResponse.__table__.c, SurveyRevision.__table__.c, SurveyAnswer.__table__.c
-    q = SurveyQuestion.__table__.c
-    current_accepted = SurveyAnswer.__table__.join(
-        SurveyRevision.__table__, v.id == a.revision_id
-    ).join(
-        SurveyResponse.__table__,
-        and_(r.id == v.response_id, r.accepted_revision == v.number),
-    )
-    in_definition = exists().where(q.definition_id == r.definition_id, q.key == a.question_key)
-    out_of_bounds = exists().where(
-        q.definition_id == r.definition_id,
-        q.key == a.question_key,
-        a.value_number.is_not(None),
-        or_(a.value_number < q.minimum, a.value_number > q.maximum),
-    )
     count = func.count()
     return {
         "certificates_covering_removed_facilities": (
@@ -63,14 +90,6 @@ def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
         "facilities_with_negative_people": (
             "facilities with a negative number of people",
             select(count).select_from(Facility.__table__).where(f.people < 0),
-        ),
-        "survey_answers_outside_definition": (
-            "accepted answers to a question their survey definition does not ask (left out)",
-            select(r.year, count).select_from(current_accepted).where(~in_definition),
-        ),
-        "survey_answers_out_of_bounds": (
-            "accepted answers outside their question's minimum or maximum (left out)",
-            select(r.year, count).select_from(current_accepted).where(out_of_bounds),
         ),
         "trainings_in_the_future": (
             "trainings completed after the snapshot date (left out)",
@@ -99,24 +118,29 @@ def data_quality(
     """
     queries = _checks(as_of)
     if base is not None and any(
-        name not in base or (name.startswith(SURVEY_CHECK) and "by_year" not in base[name])
-        for name in queries
+        name not in base or (name in SURVEY_CHECKS and "by_year" not in base[name])
+        for name in (*queries, *SURVEY_CHECKS)
     ):
         base = None  # an older run's result lacks a check, or its years
     checks = {}
     for name, (description, query) in queries.items():
-        if not name.startswith(SURVEY_CHECK):
-            count = conn.scalar(query) if base is None else base[name]["count"]
-            checks[name] = {"count": int(count or 0), "description": description}
-            continue
-        by_year = {} if base is None else dict(base[name]["by_year"])
-        if base is not None:
-            query = query.where(SurveyResponse.year.in_(sorted(survey_years)))
-            by_year = {y: n for y, n in by_year.items() if int(y) not in survey_years}
-        by_year |= {str(y): n for y, n in conn.execute(query.group_by(SurveyResponse.year))}
+        count = conn.scalar(query) if base is None else base[name]["count"]
+        checks[name] = {"count": int(count or 0), "description": description}
+    survey = _survey_counts()
+    by_year: dict[str, dict[str, int]] = {name: {} for name in SURVEY_CHECKS}
+    if base is not None:
+        survey = survey.where(SurveyResponse.year.in_(sorted(survey_years)))
+        for name in SURVEY_CHECKS:
+            kept = base[name]["by_year"].items()
+            by_year[name] = {y: n for y, n in kept if int(y) not in survey_years}
+    for row in conn.execute(survey).mappings():
+        for name in SURVEY_CHECKS:
+            if row[name]:
+                by_year[name][str(row["year"])] = row[name]
+    for name, description in SURVEY_CHECKS.items():
         checks[name] = {
-            "count": sum(by_year.values()),
+            "count": sum(by_year[name].values()),
             "description": description,
-            "by_year": dict(sorted(by_year.items())),
+            "by_year": dict(sorted(by_year[name].items())),
         }
     return checks

@@ -38,6 +38,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from outcomes.models import (
     Application,
@@ -388,14 +389,15 @@ def training_cells(roles: Sequence[str]) -> Cells:
             select(firsts.c.day, func.count().label("people")).group_by(firsts.c.day).cte("per_day")
         )
         people = cast(func.coalesce(func.sum(per_day.c.people), 0), Integer)
+        totals = union_all(
+            select(*cell("all", "total", "", people, people)).where(per_day.c.day <= ctx.as_of),
+            # Cumulative: everyone trained between 2017 and each year's end.
+            select(*cell(as_text(years.c.year), "total", "", people, people))
+            .select_from(years.join(per_day, per_day.c.day <= years.c.ends))
+            .group_by(years.c.year),
+        ).subquery()
         queries = [
-            union_all(
-                select(*cell("all", "total", "", people, people)).where(per_day.c.day <= ctx.as_of),
-                # Cumulative: everyone trained between 2017 and each year's end.
-                select(*cell(as_text(years.c.year), "total", "", people, people))
-                .select_from(years.join(per_day, per_day.c.day <= years.c.ends))
-                .group_by(years.c.year),
-            ),
+            select(totals),
             select(*cell("all", "course", t.course, n, n)).where(done).group_by(t.course),
         ]
         if len(roles) > 1:
@@ -539,6 +541,7 @@ staged_answers = Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
+(staged_answers_index,) = staged_answers.indexes
 # The members active in each staged year, counted once for every indicator's coverage.
 staged_members = Table(
     "staged_survey_members",
@@ -564,8 +567,9 @@ class AnswerStage:
             return
         if years is not None and years <= self.years:
             return
-        if not self.created:
-            staged_answers.create(self.conn)
+        first = not self.created
+        if first:
+            self.conn.execute(CreateTable(staged_answers))  # its index once it holds rows
             staged_members.create(self.conn)
             self.created = True
         rows = _accepted_answers(self.keys)
@@ -579,6 +583,10 @@ class AnswerStage:
         rows = rows.order_by(SurveyAnswer.question_key, SurveyResponse.year)
         self.conn.execute(insert(staged_answers).from_select(rows.selected_columns.keys(), rows))
         self.conn.execute(insert(staged_members).from_select(("year", "members"), counted))
+        if first:
+            # Built from the sorted rows in one pass: maintained row by row, it cost 4 s of the
+            # 22 s a full build's 3.8M answers took to stage.
+            self.conn.execute(CreateIndex(staged_answers_index))
         if self.conn.dialect.name == "postgresql":
             # Autovacuum never analyses a temporary table: without statistics the planner
             # would guess each indicator's share of the rows.

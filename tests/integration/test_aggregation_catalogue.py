@@ -429,6 +429,11 @@ def test_survey_indicators_come_from_the_definition_with_their_metadata(settings
     checks = snapshot.data_quality["checks"]
     assert checks["survey_answers_outside_definition"]["count"] == 1
     assert checks["survey_answers_out_of_bounds"]["count"] == 1
+    assert list(checks)[4:7] == [  # the staff page lists them in this order
+        "survey_answers_outside_definition",
+        "survey_answers_out_of_bounds",
+        "trainings_in_the_future",
+    ]
 
 
 def test_every_catalogue_indicator_publishes_a_headline_even_on_an_empty_database(settings, db):

@@ -21,14 +21,7 @@ from outcomes.models import (
 )
 
 # The checks of accepted survey answers, counted per reporting year in one pass.
-SURVEY_CHECKS = {
-    "survey_answers_outside_definition": (
-        "accepted answers to a question their survey definition does not ask (left out)"
-    ),
-    "survey_answers_out_of_bounds": (
-        "accepted answers outside their question's minimum or maximum (left out)"
-    ),
-}
+SURVEY_CHECKS = ("survey_answers_outside_definition", "survey_answers_out_of_bounds")
 
 
 def _survey_counts() -> Select:
@@ -65,8 +58,8 @@ def _survey_counts() -> Select:
     )
 
 
-def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
-    """Return each check's description and the query counting the rows it flags."""
+def _checks(as_of: date) -> dict[str, tuple[str, Select | None]]:
+    """Return each check's description and counting query (survey checks: `_survey_counts`)."""
     c, cf, f = Certificate.__table__.c, certificate_facility.c, Facility.__table__.c
     count = func.count()
     return {
@@ -90,6 +83,14 @@ def _checks(as_of: date) -> dict[str, tuple[str, Select]]:
         "facilities_with_negative_people": (
             "facilities with a negative number of people",
             select(count).select_from(Facility.__table__).where(f.people < 0),
+        ),
+        "survey_answers_outside_definition": (
+            "accepted answers to a question their survey definition does not ask (left out)",
+            None,
+        ),
+        "survey_answers_out_of_bounds": (
+            "accepted answers outside their question's minimum or maximum (left out)",
+            None,
         ),
         "trainings_in_the_future": (
             "trainings completed after the snapshot date (left out)",
@@ -118,14 +119,10 @@ def data_quality(
     """
     queries = _checks(as_of)
     if base is not None and any(
-        name not in base or (name in SURVEY_CHECKS and "by_year" not in base[name])
-        for name in (*queries, *SURVEY_CHECKS)
+        name not in base or (query is None and "by_year" not in base[name])
+        for name, (_description, query) in queries.items()
     ):
         base = None  # an older run's result lacks a check, or its years
-    checks = {}
-    for name, (description, query) in queries.items():
-        count = conn.scalar(query) if base is None else base[name]["count"]
-        checks[name] = {"count": int(count or 0), "description": description}
     survey = _survey_counts()
     by_year: dict[str, dict[str, int]] = {name: {} for name in SURVEY_CHECKS}
     if base is not None:
@@ -137,10 +134,15 @@ def data_quality(
         for name in SURVEY_CHECKS:
             if row[name]:
                 by_year[name][str(row["year"])] = row[name]
-    for name, description in SURVEY_CHECKS.items():
-        checks[name] = {
-            "count": sum(by_year[name].values()),
-            "description": description,
-            "by_year": dict(sorted(by_year[name].items())),
-        }
+    checks: dict[str, dict[str, Any]] = {}
+    for name, (description, query) in queries.items():
+        if query is None:
+            checks[name] = {
+                "count": sum(by_year[name].values()),
+                "description": description,
+                "by_year": dict(sorted(by_year[name].items())),
+            }
+            continue
+        count = conn.scalar(query) if base is None else base[name]["count"]
+        checks[name] = {"count": int(count or 0), "description": description}
     return checks

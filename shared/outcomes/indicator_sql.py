@@ -729,7 +729,7 @@ def survey_cells(key: str, how: str, choices: tuple[str, ...] = ()) -> Cells:
             select(literal("all").label("period"), *figures).where(year == latest),
         ]
         text, member = answers.c.value_text, answers.c.member_id
-        latest_year = answers.c.year == select(func.max(answers.c.year)).scalar_subquery()
+        latest_year = answers.c.year == latest
         counted = (cell_key(answers.c.count_tag), literal(COUNT_NOISE))
         if how == "count" and not choices:
             queries.append(

@@ -433,10 +433,11 @@ def _answer_rows(revisions: list[tuple]) -> Iterator[tuple]:
     for revision in revisions:
         for key, value in orjson.loads(revision[4]).items():
             answer_id += 1
+            # The last column is facility_id: no generated question sits in a repeat.
             if kinds[key] in NUMERIC:
-                yield (answer_id, revision[0], key, float(value), None)
+                yield (answer_id, revision[0], key, float(value), None, None)
             else:
-                yield (answer_id, revision[0], key, None, str(value))
+                yield (answer_id, revision[0], key, None, str(value), None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -188,7 +188,7 @@ def _answers(rng: random.Random, revisions: int) -> Iterator[tuple]:
     for revision in range(1, revisions + 1):
         for q in LARGE_QUESTIONS:
             answer_id += 1
-            yield (answer_id, revision, q["key"], *_value(rng, q))
+            yield (answer_id, revision, q["key"], *_value(rng, q), None)  # no facility: no repeat
 
 
 def _value(rng: random.Random, question: dict[str, Any]) -> tuple[float | None, str | None]:

@@ -312,6 +312,11 @@ def survey_indicators(conn: Connection) -> list[Indicator]:
                 "carries a small consistent random adjustment (cell key method), so no member's "
                 "answer can be worked out from differences."
                 + (" Each option counts the members who chose it." if options else "")
+                + (
+                    " Answered once per facility: each member's answer is its facilities' total."
+                    if (logic or {}).get("repeat")
+                    else ""
+                )
                 + _language(label, logic)
             ),
             cells=sql.survey_cells(key, how, options),

@@ -9,6 +9,7 @@ import pycountry
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from outcomes.models import MEMBERSHIP_CLASSES, SurveyQuestion
+from outcomes.repeats import Asked
 
 MEMBER_STATUSES = ("draft", "submitted")
 # The reporting years a survey may have (the database's INTEGER would take far more).
@@ -51,7 +52,8 @@ class BoundedDict(fields.Dict):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-KEY = fields.String(validate=validate.Length(max=60))
+# A question's key, or a per-facility repeat's <question>@<facility id> (outcomes.repeats).
+KEY = fields.String(validate=validate.Length(max=80))
 
 
 class SurveySubmissionSchema(Schema):
@@ -64,7 +66,8 @@ class SurveySubmissionSchema(Schema):
         load_default="submitted",
         validate=validate.OneOf(MEMBER_STATUSES, error="Must be one of: {choices}."),
     )
-    answers = BoundedDict(keys=KEY, required=True, validate=validate.Length(max=1000))
+    # A repeat's questions are answered once per facility: room for many facilities' answers.
+    answers = BoundedDict(keys=KEY, required=True, validate=validate.Length(max=5000))
 
 
 class SurveyResponseSchema(Schema):
@@ -78,6 +81,29 @@ class SurveyResponseSchema(Schema):
     staff_message = fields.String(
         dump_only=True, metadata={"description": "Why staff returned it for correction."}
     )
+
+
+class AskedQuestionSchema(Schema):
+    """A question as the signed-in member answers it (a repeat's once for each facility)."""
+
+    key = fields.String(
+        dump_only=True, metadata={"description": "The key of its answer in a survey PUT."}
+    )
+    question_key = fields.String(dump_only=True)
+    facility_id = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The facility a per-facility repeat's question is about."},
+    )
+    label = fields.String(dump_only=True)
+    help_text = fields.String(dump_only=True)
+    type = fields.String(dump_only=True)
+    unit = fields.String(dump_only=True)
+    minimum = fields.Float(dump_only=True, allow_none=True)
+    maximum = fields.Float(dump_only=True, allow_none=True)
+    required = fields.Boolean(dump_only=True)
+    choices = fields.List(fields.Dict(), dump_only=True)
+    section = fields.Function(lambda q: q.logic.get("section", ""), dump_only=True)
 
 
 FIELD_TYPES: dict[str, type[fields.Field]] = {
@@ -103,7 +129,7 @@ PLAIN = {
 }
 
 
-def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
+def _field(question: SurveyQuestion | Asked, *, partial: bool) -> fields.Field:
     """Return the marshmallow field that validates one question."""
     checks: list[validate.Validator] = []
     if question.minimum is not None or question.maximum is not None:
@@ -144,7 +170,7 @@ def _field(question: SurveyQuestion, *, partial: bool) -> fields.Field:
     )
 
 
-def _range_message(question: SurveyQuestion) -> str:
+def _range_message(question: SurveyQuestion | Asked) -> str:
     """Say in words which values a bounded question accepts."""
     low, high, unit = (
         question.minimum,
@@ -163,7 +189,7 @@ def _number(value: float | None) -> str:
     return str(int(value)) if value is not None and float(value).is_integer() else str(value)
 
 
-def answers_schema(questions: Iterable[SurveyQuestion], *, partial: bool = False) -> Schema:
+def answers_schema(questions: Iterable[SurveyQuestion | Asked], *, partial: bool = False) -> Schema:
     """Build the schema of one survey definition; drafts (partial) may leave questions empty."""
     spec = {q.key: _field(q, partial=partial) for q in questions}
     return Schema.from_dict(spec, name="SurveyAnswers")(unknown=RAISE)

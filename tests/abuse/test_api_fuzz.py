@@ -51,6 +51,7 @@ OPERATIONS = {
     ),
     ("GET", "/api/v1/surveys/{year}"): ("member", "year", None),
     ("PUT", "/api/v1/surveys/{year}"): ("member", "year", ANSWERS),
+    ("GET", "/api/v1/surveys/{year}/questions"): ("member", "year", None),
     ("POST", "/api/v1/aggregations"): ("staff", None, None),
     ("GET", "/api/v1/aggregations/{job}"): ("staff", "job", None),
     ("POST", "/api/v1/imports/{kind}"): ("staff", "kind", MEETINGS_CSV),

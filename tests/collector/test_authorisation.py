@@ -39,6 +39,7 @@ MATRIX = {
     # Member B has no response of its own for 2025: it cannot see member A's.
     ("GET", "/api/v1/surveys/{year}", None): (401, 200, 404, 403),
     ("PUT", "/api/v1/surveys/{year}", "answers"): (401, 200, 200, 403),
+    ("GET", "/api/v1/surveys/{year}/questions", None): (401, 200, 200, 403),
     ("POST", "/api/v1/aggregations", None): (401, 403, 403, 202),
     ("GET", "/api/v1/aggregations/{job}", None): (401, 403, 403, 200),
     ("POST", "/api/v1/imports/{kind}", "csv"): (401, 403, 403, 201),

@@ -93,10 +93,14 @@ BULK_LIMIT = 500
 # Responses flagged per statement: well under every database's limit on bound parameters.
 FLAG_BATCH = 1000
 
+# k is an answer's key as the revision's answers hold it: a repeat's carries its facility, so each
+# facility is compared with its own answer of the year before (outcomes.repeats).
 ANSWER_FLAGS = text(
     """
     WITH target AS (
-      SELECT r.id AS response_id, r.member_id, r.year, a.question_key AS k, a.value_number AS v
+      SELECT r.id AS response_id, r.member_id, r.year, a.value_number AS v,
+             a.question_key AS question,
+             COALESCE(a.question_key || '@' || CAST(a.facility_id AS VARCHAR), a.question_key) AS k
       FROM survey_response r
       JOIN survey_revision rv ON rv.response_id = r.id AND rv.number = r.current_revision
       JOIN survey_answer a ON a.revision_id = rv.id
@@ -104,13 +108,14 @@ ANSWER_FLAGS = text(
       WHERE r.id IN :ids AND q.type IN ('integer', 'decimal') AND a.value_number IS NOT NULL
     ),
     accepted AS (
-      SELECT r.member_id, r.year, a.question_key AS k, a.value_number AS v
+      SELECT r.member_id, r.year, a.value_number AS v,
+             COALESCE(a.question_key || '@' || CAST(a.facility_id AS VARCHAR), a.question_key) AS k
       FROM survey_response r
       JOIN survey_revision rv ON rv.response_id = r.id AND rv.number = r.accepted_revision
       JOIN survey_answer a ON a.revision_id = rv.id
       WHERE a.value_number IS NOT NULL
         AND EXISTS (SELECT 1 FROM target t
-                    WHERE t.k = a.question_key AND r.year IN (t.year, t.year - 1))
+                    WHERE t.question = a.question_key AND r.year IN (t.year, t.year - 1))
     ),
     ranked AS (
       SELECT year, k, v,

@@ -28,6 +28,7 @@ from outcomes.models import (
     utcnow,
 )
 from outcomes.queries import survey_questions
+from outcomes.repeats import Asked, detached, expand, has_repeats, member_facilities
 from outcomes.schemas import answers_schema
 
 MAX_KEY_LENGTH = 200
@@ -46,14 +47,25 @@ class SurveyError(Exception):
 
 @dataclass(frozen=True)
 class OpenSurvey:
-    """An open survey definition's questions and answer schemas (fixed once a survey is open)."""
+    """An open survey's questions as one member answers them, and their answer schemas."""
 
     definition_id: int
-    questions: tuple[tuple[str, bool], ...]  # (key, numeric) in display order
+    asked: tuple[Asked, ...]  # in display order; a repeat's questions once per facility
     submitted: Schema
     draft: Schema
     # (key, required, logic, choices) of each question with XLSForm rules, in display order.
     rules: tuple[tuple[str, bool, dict[str, Any], tuple[dict[str, Any], ...]], ...] = ()
+
+    @classmethod
+    def of(cls, definition_id: int, asked: list[Asked]) -> OpenSurvey:
+        """Return the open survey of these questions, its schemas built once."""
+        return cls(
+            definition_id=definition_id,
+            asked=tuple(asked),
+            submitted=answers_schema(asked),
+            draft=answers_schema(asked, partial=True),
+            rules=tuple((q.key, q.required, q.logic, tuple(q.choices)) for q in asked if q.logic),
+        )
 
     @property
     def calculated_keys(self) -> list[str]:
@@ -64,11 +76,13 @@ class OpenSurvey:
         """Return stored answers with the form's calculated questions worked out (if it has any)."""
         if not self.calculated_keys:
             return stored
-        numeric = frozenset(key for key, is_number in self.questions if is_number)
+        numeric = frozenset(q.key for q in self.asked if q.type in STORED_AS_NUMBER)
         return calculated(self.rules, stored, numeric)
 
 
-_open_surveys: dict[tuple[str, int, datetime], OpenSurvey] = {}
+# An open definition's questions, and its open survey for each set of facilities, per process.
+_definitions: dict[tuple[str, int, datetime], list[Asked]] = {}
+_open_surveys: dict[tuple[Any, ...], OpenSurvey] = {}
 
 
 def save_survey(
@@ -161,43 +175,49 @@ ADD_ANSWERS = insert(SurveyAnswer.__table__)
 # PostgreSQL takes a revision's answers as three arrays in one statement: one send and one plan
 # instead of a prepared send per answer (~30 per PUT through psycopg's executemany).
 ADD_ANSWERS_UNNEST = text(
-    "INSERT INTO survey_answer (revision_id, question_key, value_number, value_text) "
-    "SELECT :revision_id, answer.key, answer.number, answer.text FROM unnest("
-    "CAST(:keys AS varchar[]), CAST(:numbers AS double precision[]), CAST(:texts AS varchar[])"
-    ") AS answer(key, number, text)"
+    "INSERT INTO survey_answer (revision_id, question_key, value_number, value_text, facility_id) "
+    "SELECT :revision_id, answer.key, answer.number, answer.text, answer.facility FROM unnest("
+    "CAST(:keys AS varchar[]), CAST(:numbers AS double precision[]), CAST(:texts AS varchar[]), "
+    "CAST(:facilities AS integer[])) AS answer(key, number, text, facility)"
 )
 
 
-def open_survey_for(session: Session, year: int) -> OpenSurvey:
-    """Return the newest open survey of a year, its schemas built once per process."""
+def open_survey_for(session: Session, year: int, member_id: int) -> OpenSurvey:
+    """Return the newest open survey of a year as a member answers it, built once per process."""
     found = session.execute(OPEN_DEFINITION, {"year": year}).first()
     if found is None:
         raise SurveyError(404, f"No survey is open for reporting year {year}.")
     # The database's address and the row's creation time tell apart equal ids in other databases.
     key = (str(session.get_bind().url), found.id, found.created_at)
-    survey = _open_surveys.get(key)
+    questions = _definitions.get(key)
+    if questions is None:
+        questions = detached(survey_questions(session, definition_id=found.id))
+        _remember(_definitions, key, questions)
+    facilities = (
+        tuple(member_facilities(session, member_id=member_id, year=year))
+        if has_repeats(questions)
+        else ()
+    )
+    survey = _open_surveys.get((*key, facilities))
     if survey is None:
-        questions = survey_questions(session, definition_id=found.id)
-        survey = OpenSurvey(
-            definition_id=found.id,
-            questions=tuple((q.key, q.type in STORED_AS_NUMBER) for q in questions),
-            submitted=answers_schema(questions),
-            draft=answers_schema(questions, partial=True),
-            rules=tuple(
-                (q.key, q.required, q.logic, tuple(q.choices)) for q in questions if q.logic
-            ),
-        )
-        if len(_open_surveys) >= 64:
-            _open_surveys.clear()
-        _open_surveys[key] = survey
+        survey = OpenSurvey.of(found.id, expand(questions, facilities))
+        _remember(_open_surveys, (*key, facilities), survey)
     return survey
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Keep a value in a per-process cache of at most 256 entries."""
+    if len(cache) >= 256:
+        cache.clear()
+    cache[key] = value
 
 
 def _write_revision(
     session: Session, user: User, year: int, submission: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate and add a revision and its answers; return the body and the change to record."""
-    survey = open_survey_for(session, year)
+    assert user.member_id is not None  # only member accounts save surveys (require("member"))
+    survey = open_survey_for(session, year, user.member_id)
     status = submission["status"]
     schema = survey.draft if status == "draft" else survey.submitted
     # A calculated answer is worked out below: what a client sent for it is not even checked.
@@ -237,7 +257,7 @@ def _write_revision(
         "submitted_by": user.id,
     }
     revision_id = session.scalar(ADD_REVISION, revision)
-    typed = _typed_answers(revision_id, survey.questions, answers)
+    typed = _typed_answers(revision_id, survey.asked, answers)
     if typed:
         _add_answers(session, revision_id, typed)
     previous = found.status if found is not None else None
@@ -260,20 +280,22 @@ def _write_revision(
 
 
 def _typed_answers(
-    revision_id: int, questions: tuple[tuple[str, bool], ...], answers: dict[str, Any]
+    revision_id: int, asked: tuple[Asked, ...], answers: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Return answer rows with numbers as numbers, so SQL can aggregate them."""
     rows = []
-    for key, numeric in questions:
-        value = answers.get(key)
+    for question in asked:
+        value = answers.get(question.key)
         if value is None or value == []:  # no choice made: no answer to count
             continue
+        numeric = question.type in STORED_AS_NUMBER
         rows.append(
             {
                 "revision_id": revision_id,
-                "question_key": key,
+                "question_key": question.question_key,
                 "value_number": float(value) if numeric else None,
                 "value_text": None if numeric else _text(value),
+                "facility_id": question.facility_id,
             }
         )
     return rows
@@ -286,6 +308,7 @@ def _add_answers(session: Session, revision_id: int, rows: list[dict[str, Any]])
             "keys": [row["question_key"] for row in rows],
             "numbers": [row["value_number"] for row in rows],
             "texts": [row["value_text"] for row in rows],
+            "facilities": [row["facility_id"] for row in rows],
         }
         session.execute(ADD_ANSWERS_UNNEST, {"revision_id": revision_id, **columns})
     else:

@@ -90,6 +90,8 @@ class SurveyAnswer(Base):
     question_key: Mapped[str] = mapped_column(String(60))
     value_number: Mapped[float | None] = mapped_column(Float)
     value_text: Mapped[str | None] = mapped_column(String(4000))
+    # The facility a per-facility repeat's answer is about; None for the form's other questions.
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
 
 
 class IdempotencyRecord(Base):

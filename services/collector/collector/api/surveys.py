@@ -11,8 +11,9 @@ from flask_smorest import Blueprint, abort
 from collector.api.common import BEARER, document_errors
 from collector.auth import current_user, require
 from collector.context import db, settings
-from collector.surveys import SurveyError, current_response, save_survey
-from outcomes.schemas import SurveyResponseSchema, SurveySubmissionSchema
+from collector.surveys import SurveyError, current_response, open_survey_for, save_survey
+from outcomes.repeats import Asked
+from outcomes.schemas import AskedQuestionSchema, SurveyResponseSchema, SurveySubmissionSchema
 
 blp = Blueprint("surveys", __name__, description="The annual member survey")
 
@@ -51,3 +52,21 @@ class MemberSurvey(MethodView):
         except SurveyError as error:
             abort(error.status, message=error.message, errors=error.errors)
         return body, status
+
+
+@blp.route("/<int:year>/questions")
+class MemberSurveyQuestions(MethodView):
+    """The questions of a year's open survey as the signed-in member answers them."""
+
+    @require("member")
+    @blp.doc(security=BEARER)
+    @blp.response(200, AskedQuestionSchema(many=True))
+    @document_errors(blp, 401, 403, 404)
+    def get(self, year: int) -> list[Asked]:
+        """List the questions in order, a per-facility repeat's once for each of your facilities."""
+        member_id = current_user().member_id
+        assert member_id is not None  # require("member")
+        try:
+            return list(open_survey_for(db(), year, member_id).asked)
+        except SurveyError as error:
+            abort(error.status, message=error.message)

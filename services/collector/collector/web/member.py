@@ -10,7 +10,13 @@ from sqlalchemy import select
 from collector.changes import record_change
 from collector.context import db, settings
 from collector.receipts import data_receipt
-from collector.surveys import SurveyError, current_response, revision_history, save_survey
+from collector.surveys import (
+    SurveyError,
+    current_response,
+    open_survey_for,
+    revision_history,
+    save_survey,
+)
 from collector.web.forms import form_values, posted_values, survey_answers
 from collector.web.session import login_required, refuse, web_user
 from outcomes.accounts import create_token, revoke_token, user_tokens
@@ -18,12 +24,12 @@ from outcomes.campaigns import due_date
 from outcomes.models import (
     Member,
     SurveyDefinition,
-    SurveyQuestion,
     SurveyResponse,
     SurveyRevision,
     utcnow,
 )
 from outcomes.queries import open_survey, survey_questions
+from outcomes.repeats import Asked
 
 bp = Blueprint("member", __name__, url_prefix="/member")
 # How long a new API token works, in days ("" = until revoked).
@@ -68,7 +74,10 @@ def survey(year: int) -> str | Response | tuple[str, int]:
     definition = open_survey(session, year=year)
     if definition is None:
         abort(404, description=f"No survey is open for reporting year {year}.")
-    questions = survey_questions(session, definition_id=definition.id)
+    try:
+        questions = list(open_survey_for(session, year, web_user().member_id).asked)
+    except SurveyError as error:  # the survey closed since open_survey above
+        abort(error.status, description=error.message)
     found = current_response(session, member_id=web_user().member_id, year=year)
     errors: dict = {}
     message = None
@@ -100,7 +109,7 @@ def survey(year: int) -> str | Response | tuple[str, int]:
         "member/survey.html",
         definition=definition,
         questions=questions,
-        rules=[[q.key, q.required, q.logic or {}, q.choices] for q in questions],
+        rules=[[q.key, q.required, q.logic, q.choices] for q in questions],
         languages=_languages(questions),
         response=found,
         due_on=due_date(session, member_id=web_user().member_id, year=year),
@@ -111,7 +120,7 @@ def survey(year: int) -> str | Response | tuple[str, int]:
     return (page, 422) if errors or message else page
 
 
-def _defaults(questions: list[SurveyQuestion]) -> dict[str, str | list[str]]:
+def _defaults(questions: list[Asked]) -> dict[str, str | list[str]]:
     """Return the form's default answers (XLSForm's default column) for a response not begun."""
     found: dict[str, str | list[str]] = {}
     for question in questions:
@@ -121,7 +130,7 @@ def _defaults(questions: list[SurveyQuestion]) -> dict[str, str | list[str]]:
     return found
 
 
-def _languages(questions: list[SurveyQuestion]) -> list[str]:
+def _languages(questions: list[Asked]) -> list[str]:
     """Return the languages the questions are labelled in, the one shown by default first."""
     for question in questions:
         labels = (question.logic or {}).get("labels")

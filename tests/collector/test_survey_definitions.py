@@ -104,7 +104,9 @@ def test_an_xlsform_becomes_a_draft_with_typed_questions_and_a_report_of_what_is
         "policy",
         "sites",
         "odd",
+        "visitor",
     }
+    assert questions["visitor"].logic == {"repeat": "visits", "section": "Visits"}
     assert questions["employees"].type == "integer"
     assert (questions["employees"].aggregation, questions["employees"].unit) == ("sum", "people")
     assert questions["women_share"].aggregation == "none"  # "average" is not ours: reported
@@ -118,7 +120,7 @@ def test_an_xlsform_becomes_a_draft_with_typed_questions_and_a_report_of_what_is
     assert db.scalar(select(SurveyDefinition.status)) == "draft"
     for left_out in (
         "aggregation &#39;average&#39;",
-        "repeat &#39;visits&#39;",
+        "repeat &#39;visits&#39; is answered once for each of the member&#39;s facilities",
         "&#39;photo&#39; of type",
         "a text question cannot aggregate as &#39;mean&#39;",
     ):

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from outcomes.models import AuditLog, SurveyQuestion
 from tests.collector.test_staff_pages import signed_in_staff
 from tests.collector.web import post_form, writing
-from tests.factories import make_survey
+from tests.factories import make_account, make_survey
 
 WATER = {
     "key": "water_use",
@@ -148,3 +148,45 @@ def test_the_questions_of_an_opened_survey_cannot_change(collector, db):
     db.commit()
     wrong_survey = collector.get(f"/staff/surveys/{other.id}/questions/{employees.id}")
     assert wrong_survey.status_code == 404
+
+
+def test_a_question_answered_per_facility_is_shown_so_and_aggregates_only_as_sum_or_none(
+    collector, db
+):
+    draft = make_survey(db, year=2026, status="draft")
+    employees = db.scalars(
+        select(SurveyQuestion).where(
+            SurveyQuestion.definition_id == draft.id, SurveyQuestion.key == "employees"
+        )
+    ).one()
+    employees.logic = {"repeat": "<sites>", "section": "Each site"}  # as an import makes it
+    token = make_account(db, role="staff")
+    db.commit()
+    signed_in_staff(collector, db)
+    base = f"/staff/surveys/{draft.id}"
+    employee = {**WATER, "key": "employees", "type": "integer", "unit": "people"}
+
+    listed = collector.get(base).get_data(as_text=True)
+    mean = post_form(
+        collector, f"{base}/questions/{employees.id}", {**employee, "aggregation": "mean"}
+    )
+    by_api = collector.put(
+        f"/api/v1/survey-definitions/{draft.id}/questions/{employees.id}",
+        json={"key": "employees", "label": "Employees", "type": "integer", "aggregation": "median"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    summed = post_form(collector, f"{base}/questions/{employees.id}", employee)
+
+    assert "per facility (repeat &lt;sites&gt;)" in listed
+    assert "<sites>" not in listed
+    assert mean.status_code == 422
+    assert (
+        "A question answered per facility (repeat &lt;sites&gt;) is published as each "
+        "member&#39;s total over its facilities: choose sum or none."
+    ) in mean.get_data(as_text=True)
+    assert by_api.status_code == 422, by_api.get_json()
+    assert "choose sum or none" in by_api.get_json()["errors"]["json"]["aggregation"][0]
+    assert summed.status_code == 302
+    after = questions(db, draft.id)["employees"]
+    assert (after.aggregation, after.unit) == ("sum", "people")
+    assert after.logic == {"repeat": "<sites>", "section": "Each site"}

@@ -7,12 +7,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from collector.expressions import parse
 from outcomes.models import SurveyDefinition, SurveyQuestion
 from tests.collector.test_survey_definitions import signed_in_staff, upload, workbook
 from tests.factories import make_account
 
 EXAMPLES = Path(__file__).parent / "xlsform_examples"
 FORMS = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".xls", ".xlsx", ".xlsm", ".csv"))
+# The example forms with a repeat: each now imports, its repeat asked once per facility.
+REPEATS = {
+    "attribute_columns_test.xlsx": "repeat_test",
+    "repeat_date_test.xls": "repeat_test",
+    "tutorial.xls": "member",
+    "warnings.xls": "repeat_test",
+    "xlsform_spec_test.xlsx": "repeat_test",
+}
+# A loop (one pass per choice) is still not rendered: these forms have nothing else to import.
+LOOPS = ("another_loop.xls", "loop.csv", "loop.xls", "simple_loop.csv")
 
 
 def api_import(collector, token: str, data: bytes, filename: str = "form.xlsx"):
@@ -43,9 +54,17 @@ def test_every_pyxform_example_form_is_imported_or_refused_with_its_reasons(coll
             if "report" in body["message"]:  # a refusal that points at the report has one
                 assert report, form.name
         outcomes[form.name] = answer.status_code
+        if form.name in REPEATS:
+            assert answer.status_code == 201, (form.name, body)
+            repeated = {q["logic"].get("repeat") for q in body["questions"]} - {None}
+            assert repeated == {REPEATS[form.name]}, form.name
+            assert any("once for each of the member's facilities" in w for w in body["warnings"])
+        if form.name in LOOPS:
+            assert answer.status_code == 422, form.name
+            assert any("loops are not rendered" in line for line in body["errors"]["report"])
     imported = [name for name, status in outcomes.items() if status == 201]
     assert len(FORMS) == 70
-    assert len(imported) >= 25, outcomes
+    assert len(imported) >= 26, outcomes
     assert definitions(db) == len(imported)
 
 
@@ -154,3 +173,110 @@ def test_the_staff_api_imports_an_xlsform_with_its_report(collector, db):
     assert any("of type 'photo'" in line for line in body["unsupported"]), body["unsupported"]
     db.rollback()
     assert db.scalar(select(SurveyQuestion.label)) == "Staff"
+
+
+SITES = [
+    ["type", "name", "label", "relevant", "constraint", "repeat_count", "aggregation"],
+    ["select_one yn", "operating", "Operating?", "", "", "", ""],
+    ["begin_repeat", "sites", "Each site", "${operating} = 'yes'", "", "3", ""],
+    ["integer", "staff", "Staff", "", "", "", "sum"],
+    ["begin_group", "power", "Energy", "", "", "", ""],
+    ["decimal", "energy", "Energy used", "${staff} > 0", "", "", "mean"],
+    ["end_group", "", "", "", "", "", ""],
+    ["end_repeat", "", "", "", "", "", ""],
+    ["integer", "total", "Total staff", "", "", "", "sum"],
+]
+YES_NO = [["list_name", "name", "label"], ["yn", "yes", "Yes"], ["yn", "no", "No"]]
+
+
+def test_a_repeat_is_imported_per_facility_with_its_section_relevance_and_a_report(collector, db):
+    token = make_account(db, role="staff")
+    db.commit()
+
+    answer = api_import(collector, token, workbook(SITES, YES_NO))
+
+    body = answer.get_json()
+    assert answer.status_code == 201, body
+    found = {q["key"]: q for q in body["questions"]}
+    assert list(found) == ["operating", "staff", "energy", "total"]  # no pyxform sites_count
+    operating = parse("${operating} = 'yes'")
+    assert found["staff"]["logic"] == {
+        "repeat": "sites",
+        "section": "Each site",
+        "relevant": operating,
+    }
+    assert found["energy"]["logic"] == {
+        "repeat": "sites",
+        "section": "Energy",  # a group inside the repeat titles its questions, as groups do
+        "relevant": ["and", parse("${staff} > 0"), operating],
+    }
+    assert "repeat" not in found["total"]["logic"]
+    assert (found["staff"]["aggregation"], found["energy"]["aggregation"]) == ("sum", "none")
+    assert "repeat 'sites' is answered once for each of the member's facilities" in "\n".join(
+        body["warnings"]
+    )
+    unsupported = "\n".join(body["unsupported"])
+    assert "repeat 'sites': repeat_count '3' is not applied" in unsupported
+    assert (
+        "'sites/power/energy': a question in repeat 'sites' is published as each member's total "
+        "over its facilities, so it cannot aggregate as 'mean'"
+    ) in unsupported
+    db.rollback()
+    stored = db.scalars(select(SurveyQuestion).where(SurveyQuestion.key == "energy")).one()
+    assert (stored.aggregation, stored.logic["repeat"]) == ("none", "sites")
+
+
+def test_a_repeat_inside_a_repeat_is_left_out_saying_where_to_move_its_questions(collector, db):
+    token = make_account(db, role="staff")
+    db.commit()
+    survey = [
+        ["type", "name", "label", "repeat_count"],
+        ["begin_repeat", "sites", "Each site", ""],
+        ["integer", "staff", "Staff", ""],
+        ["begin_repeat", "machines", "Each machine", "4"],
+        ["decimal", "hours", "Hours run", ""],
+        ["end_repeat", "", "", ""],
+        ["end_repeat", "", "", ""],
+    ]
+
+    answer = api_import(collector, token, workbook(survey))
+
+    body = answer.get_json()
+    assert answer.status_code == 201, body
+    assert [q["key"] for q in body["questions"]] == ["staff"]
+    assert (
+        "repeat 'sites/machines' (with hours) sits inside repeat 'sites': a repeat is answered "
+        "once per facility and cannot hold another repeat, so its questions are left out (move "
+        "them into 'sites' or out of it)"
+    ) in body["unsupported"]
+
+
+def test_a_reference_into_a_repeat_from_outside_it_or_from_another_repeat_is_refused(collector, db):
+    token = make_account(db, role="staff")
+    db.commit()
+    survey = [
+        ["type", "name", "label", "relevant", "constraint"],
+        ["begin_repeat", "sites", "Each site", "", ""],
+        ["integer", "staff", "Staff", "", ""],
+        ["end_repeat", "", "", "", ""],
+        ["integer", "total", "Total staff", "${staff} > 0", ""],
+        ["begin_repeat", "vehicles", "Each vehicle", "", ""],
+        ["decimal", "km", "Distance", "", ". < ${staff}"],
+        ["end_repeat", "", "", "", ""],
+    ]
+
+    answer = api_import(collector, token, workbook(survey))
+
+    body = answer.get_json()
+    assert answer.status_code == 422, body
+    report = "\n".join(body["errors"]["report"])
+    assert (
+        "'total': relevant '${staff} > 0' refers to 'sites/staff' in repeat 'sites', which is "
+        "answered once for each facility: outside the repeat it has no single value (move "
+        "'total' into repeat 'sites', or refer to a question outside it)"
+    ) in report
+    assert (
+        "'vehicles/km' (in repeat 'vehicles'): constraint '. < ${staff}' refers to 'sites/staff' "
+        "in repeat 'sites'"
+    ) in report
+    assert definitions(db) == 0

@@ -23,6 +23,8 @@ from outcomes.schemas import REPORTING_YEARS, BoundedList, Strict
 
 STATUSES = {"open": ("draft", "closed"), "closed": ("open",)}
 NUMERIC_TYPES = ("integer", "decimal")
+# A repeat's question is published as each member's total over its facilities (outcomes.repeats).
+PER_FACILITY_AGGREGATIONS = ("sum", "none")
 
 
 class DefinitionError(Exception):
@@ -227,7 +229,7 @@ def save_question(
     staff: User,
     question: SurveyQuestion | None = None,
 ) -> SurveyQuestion:
-    """Add a question (loaded by QuestionSchema) to a draft, or change one; refuse a taken key."""
+    """Add a question (loaded by QuestionSchema) to a draft, or change one, if it fits."""
     _draft(definition)
     clash = session.scalar(
         select(SurveyQuestion.id).where(
@@ -236,10 +238,17 @@ def save_question(
             SurveyQuestion.id != (question.id if question else 0),
         )
     )
+    errors: dict[str, list[str]] = {}
     if clash is not None:
-        raise ValidationError(
-            {"key": [f"This survey already asks a question keyed {loaded['key']}."]}
-        )
+        errors["key"] = [f"This survey already asks a question keyed {loaded['key']}."]
+    repeat = (question.logic or {}).get("repeat") if question is not None else None
+    if repeat and loaded.get("aggregation", "none") not in PER_FACILITY_AGGREGATIONS:
+        errors["aggregation"] = [
+            f"A question answered per facility (repeat {repeat}) is published as each member's "
+            "total over its facilities: choose sum or none."
+        ]
+    if errors:
+        raise ValidationError(errors)
     before = _columns(question) if question else {}
     if question is None:
         last = session.scalar(

@@ -15,7 +15,12 @@ from marshmallow import ValidationError
 from pyxform.errors import PyXFormError
 from pyxform.xls2json import parse_file_to_json
 
-from collector.definitions import NUMERIC_TYPES, ChoiceSchema, DefinitionError
+from collector.definitions import (
+    NUMERIC_TYPES,
+    PER_FACILITY_AGGREGATIONS,
+    ChoiceSchema,
+    DefinitionError,
+)
 from collector.expressions import ExpressionError, gives_number, parse, references
 from outcomes.models import AGGREGATIONS
 
@@ -218,25 +223,37 @@ def _deepest(form: dict[str, Any]) -> str | None:
 
 def _collect(children: list[dict[str, Any]], report: ImportReport, paths: dict[str, str]) -> None:
     """Add each child as a question, or say in the report why it was left out or refused."""
-    stack = [(child, "", "", ()) for child in reversed(children)]
+    # Each row with its path, section title, the relevance of its groups, and its repeat.
+    stack: list[tuple[dict[str, Any], str, str, tuple[str, ...], str]] = [
+        (child, "", "", (), "") for child in reversed(_without_counts(children))
+    ]
+    repeats: dict[str, str] = {}  # each repeat's path by its name
     while stack:
-        child, path, section, relevant = stack.pop()
+        child, path, section, relevant, repeat = stack.pop()
         kind, name = str(child.get("type", "")), str(child.get("name", ""))
         where = f"{path}{name}"
         if kind == "group" and name == "meta":
             continue  # pyxform's own instanceID: not a question
-        if kind in ("group", "repeat", "loop"):
-            if kind != "group":
-                inner = ", ".join(str(c.get("name", "")) for c in child.get("children", []))
-                report.unsupported.append(
-                    f"repeat '{where}' (with {inner[:200]}): repeats are not rendered"
-                )
-                continue
+        held = ", ".join(str(c.get("name", "")) for c in child.get("children", []))[:200]
+        if kind == "loop":
+            report.unsupported.append(f"loop '{where}' (with {held}): loops are not rendered")
+            continue
+        if kind == "repeat" and repeat:
+            report.unsupported.append(
+                f"repeat '{where}' (with {held}) sits inside repeat '{repeats[repeat]}': "
+                "a repeat is answered once per facility and cannot hold another repeat, so its "
+                f"questions are left out (move them into '{repeats[repeat]}' or out of it)"
+            )
+            continue
+        if kind in ("group", "repeat"):
             title = _text(child.get("label") or "", report.languages)[:200]
             inside = (*relevant, str(child.get("bind", {}).get("relevant") or ""))
+            if kind == "repeat":  # pyxform refuses two repeats of one name
+                repeats[name], repeat, title = where, name, title or name
+                _repeat_columns(child, report, where)
             stack.extend(
-                (inner, f"{where}/", title or section, inside)
-                for inner in reversed(child.get("children", []))
+                (inner, f"{where}/", title or section, inside, repeat)
+                for inner in reversed(_without_counts(child.get("children", [])))
             )
             continue
         if kind in FROM_FILE:
@@ -262,16 +279,62 @@ def _collect(children: list[dict[str, Any]], report: ImportReport, paths: dict[s
             )
             continue
         paths[name] = where
-        question = _question(child, report, where)
+        question = _question(child, report, where, repeat)
         if section:
             question["logic"]["section"] = section
+        if repeat:
+            question["logic"]["repeat"] = repeat
         question["_expressions"] += [("relevant", text, False) for text in relevant if text]
         report.questions.append(question)
+
+
+def _without_counts(children: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the children without pyxform's own repeat_count calculations, kept on the repeat."""
+    # pyxform turns a repeat_count that is not a plain ${reference} into a calculate row named
+    # <repeat>_count just before the repeat: no question of the form, and never applied here
+    # (a repeat is answered once per facility), so it is reported on the repeat, not asked.
+    kept: list[dict[str, Any]] = []
+    for child in children:
+        control = child.get("control") or {}
+        previous = kept[-1] if kept else {}
+        generated = f"{child.get('name', '')}_count"
+        if (
+            child.get("type") == "repeat"
+            and control.get("jr:count") == f"${{{generated}}}"
+            and previous.get("name") == generated
+            and previous.get("type") == "calculate"
+            and set(previous) == {"name", "type", "bind"}
+            and set(previous["bind"]) == {"readonly", "calculate"}
+        ):
+            kept.pop()
+            count = str(previous["bind"]["calculate"])
+            child = {**child, "control": {**control, "jr:count": count}}
+        kept.append(child)
+    return kept
+
+
+def _repeat_columns(child: dict[str, Any], report: ImportReport, where: str) -> None:
+    """Report the repeat's columns we do not apply: it is answered once for each facility."""
+    for column, value in (child.get("control") or {}).items():
+        if column == "jr:count":
+            report.unsupported.append(
+                f"repeat '{where}': repeat_count '{str(value)[:200]}' is not applied; the repeat "
+                "is answered once for each of the member's facilities"
+            )
+        elif column != "appearance" and value not in (None, ""):
+            report.unsupported.append(
+                f"repeat '{where}': {column} '{str(value)[:200]}' is not applied"
+            )
+    report.warnings.append(
+        f"repeat '{where}' is answered once for each of the member's facilities; its answers "
+        "are published as each member's total over its facilities"
+    )
 
 
 def _check_references(report: ImportReport, paths: dict[str, str]) -> None:
     """Refuse expressions that do not parse, name a missing question, or depend on themselves."""
     depends: dict[str, set[str]] = {}
+    repeat_of = {q["key"]: q["logic"].get("repeat", "") for q in report.questions}
     for question in report.questions:
         key, trees = question["key"], question.pop("_expressions")
         for column, text, columns in trees:
@@ -290,6 +353,8 @@ def _check_references(report: ImportReport, paths: dict[str, str]) -> None:
                     f"'{paths[key]}': {column} '{text[:200]}' refers to "
                     f"{', '.join(missing)}, which the form does not ask (or does not render)"
                 )
+            for other in sorted(references(tree) - set(missing)):
+                _check_repeat_reference(report, paths, repeat_of, (key, column, text), other)
             if column in ("relevant", "calculate"):
                 depends.setdefault(key, set()).update(references(tree) - set(missing))
     cycle = _cycle(depends)
@@ -298,6 +363,32 @@ def _check_references(report: ImportReport, paths: dict[str, str]) -> None:
             "relevant or calculate expressions depend on each other in a circle: "
             + " -> ".join(paths[k] for k in cycle)
         )
+
+
+def _check_repeat_reference(
+    report: ImportReport,
+    paths: dict[str, str],
+    repeat_of: dict[str, str],
+    expression: tuple[str, str, str],
+    other: str,
+) -> None:
+    """Refuse a reference into a repeat from outside it: there it has one value per facility."""
+    key, column, text = expression
+    inside, theirs = repeat_of.get(key, ""), repeat_of.get(other, "")
+    if not theirs or theirs == inside:
+        return
+    if inside:
+        report.refused.append(
+            f"'{paths[key]}' (in repeat '{inside}'): {column} '{text[:200]}' refers to "
+            f"'{paths[other]}' in repeat '{theirs}'; a repeat's question may refer only to "
+            "questions of its own repeat or outside any repeat (move one of them)"
+        )
+        return
+    report.refused.append(
+        f"'{paths[key]}': {column} '{text[:200]}' refers to '{paths[other]}' in repeat "
+        f"'{theirs}', which is answered once for each facility: outside the repeat it has no "
+        f"single value (move '{key}' into repeat '{theirs}', or refer to a question outside it)"
+    )
 
 
 def _calculates_text(question: dict[str, Any], report: ImportReport, where: str) -> None:
@@ -333,7 +424,9 @@ def _cycle(depends: dict[str, set[str]]) -> list[str]:
     return []
 
 
-def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[str, Any]:
+def _question(
+    child: dict[str, Any], report: ImportReport, where: str, repeat: str
+) -> dict[str, Any]:
     """Return one question's fields from an XLSForm row."""
     bind = child.get("bind", {})
     minimum = maximum = None
@@ -385,6 +478,13 @@ def _question(child: dict[str, Any], report: ImportReport, where: str) -> dict[s
         report.unsupported.append(
             f"'{where}': a {kind} question cannot aggregate as '{aggregation}'; "
             "the question feeds no public figure (use 'count')"
+        )
+        aggregation = "none"
+    if repeat and aggregation not in PER_FACILITY_AGGREGATIONS:
+        report.unsupported.append(
+            f"'{where}': a question in repeat '{repeat}' is published as each member's total "
+            f"over its facilities, so it cannot aggregate as '{aggregation}'; the question feeds "
+            "no public figure (use 'sum' or 'none')"
         )
         aggregation = "none"
     return {

@@ -132,7 +132,7 @@ def load_demo(session: Session, *, today: date | None = None) -> dict[str, int]:
     }
     for target, batch in rows.items():
         session.execute(insert(target), batch)
-    _surveys(session, rng, members)
+    _surveys(session, rng, members, facilities)
     _advance_id_sequences(session, [t.__table__ if hasattr(t, "__table__") else t for t in rows])
     return {getattr(t, "__tablename__", getattr(t, "name", "")): len(b) for t, b in rows.items()}
 
@@ -361,10 +361,38 @@ FRENCH = {
     "human_rights_policy": "A une politique publique des droits humains",
     "policy_url": "Adresse web de la politique",
     "comments": "Autre chose à nous dire",
+    "site_operating": "Le site a fonctionné pendant l'année",
+    "site_energy_mwh": "Énergie consommée par le site",
 }
 SECTIONS = {"employees": "Workforce", "women_share": "Workforce", "renewable_share": "Environment"}
 SECTIONS |= {"ghg_scope1": "Environment", "human_rights_policy": "Governance"}
 SECTIONS |= {"policy_url": "Governance", "comments": "Governance"}
+# The repeat sits in the Environment section: each facility's block shows as "Environment: <site>".
+SECTIONS |= {"site_operating": "Environment", "site_energy_mwh": "Environment"}
+# The open year's per-facility repeat (shared/outcomes/repeats.py): asked once per facility.
+REPEAT = "each_site"
+SITE_QUESTIONS: tuple[dict[str, Any], ...] = (
+    {
+        "key": "site_operating",
+        "label": "The site operated during the year",
+        "type": "boolean",
+        "unit": "",
+        "minimum": None,
+        "maximum": None,
+        "required": False,
+        "aggregation": "none",
+    },
+    {
+        "key": "site_energy_mwh",
+        "label": "Energy the site used",
+        "type": "decimal",
+        "unit": "MWh",
+        "minimum": 0,
+        "maximum": 1e8,
+        "required": False,
+        "aggregation": "sum",  # a repeat aggregates as sum or none: a member's sites add up
+    },
+)
 POLICY_URL = {
     "key": "policy_url",
     "label": "Web address of the policy",
@@ -382,14 +410,21 @@ RULES: dict[str, dict[str, Any]] = {
         "constraint_message": "Give the address starting with https://",
         "required_message": "Give the address where the policy is published.",
     },
+    "site_operating": {"repeat": REPEAT},
+    # Skip logic inside the repeat: it reads the same facility's answer.
+    "site_energy_mwh": {
+        "repeat": REPEAT,
+        "relevant": ["=", ["ref", "site_operating"], ["str", "1"]],
+    },
 }
 
 
 def _form(year: int) -> list[dict[str, Any]]:
-    """Return a year's questions; the open year's with sections, skip logic and two languages."""
+    """Return a year's questions; the open one's with sections, skip logic, a repeat, languages."""
     if year != SURVEY_YEARS[-1]:
         return [{**q, "logic": {}} for q in QUESTIONS]
-    questions = [*QUESTIONS[:-1], POLICY_URL, QUESTIONS[-1]]
+    # The repeat after the Environment questions, so that section's blocks stay together.
+    questions = [*QUESTIONS[:4], *SITE_QUESTIONS, QUESTIONS[4], POLICY_URL, QUESTIONS[5]]
     return [
         {
             **q,
@@ -403,7 +438,16 @@ def _form(year: int) -> list[dict[str, Any]]:
     ]
 
 
-def _surveys(session: Session, rng: random.Random, members: list[dict[str, Any]]) -> None:
+def _surveys(
+    session: Session,
+    rng: random.Random,
+    members: list[dict[str, Any]],
+    facilities: list[dict[str, Any]],
+) -> None:
+    # The form lists a member's facilities by name (repeats.member_facilities): here id order.
+    sites: dict[int, list[int]] = {}
+    for facility in facilities:
+        sites.setdefault(facility["member_id"], []).append(facility["id"])
     for year in SURVEY_YEARS:
         status = "open" if year == SURVEY_YEARS[-1] else "closed"
         definition = m.SurveyDefinition(
@@ -433,8 +477,18 @@ def _surveys(session: Session, rng: random.Random, members: list[dict[str, Any]]
                 "human_rights_policy": rng.random() < 0.7,
                 "comments": "",
             }
-            if year == SURVEY_YEARS[-1] and answers["human_rights_policy"]:
-                answers["policy_url"] = f"https://member{member['id']}.example/human-rights"
+            # (question key, facility, value): the repeat's answers carry their facility.
+            typed: list[tuple[str, int | None, Any]] = [(k, None, v) for k, v in answers.items()]
+            if year == SURVEY_YEARS[-1]:
+                if answers["human_rights_policy"]:
+                    answers["policy_url"] = f"https://member{member['id']}.example/human-rights"
+                    typed.append(("policy_url", None, answers["policy_url"]))
+                for site in sites.get(member["id"], []):
+                    per_site: dict[str, Any] = {"site_operating": rng.random() < 0.9}
+                    if per_site["site_operating"]:
+                        per_site["site_energy_mwh"] = round(rng.lognormvariate(9, 1.5), 1)
+                    answers |= {f"{k}@{site}": v for k, v in per_site.items()}
+                    typed += [(k, site, v) for k, v in per_site.items()]
             state = "accepted" if status == "closed" or rng.random() < 0.7 else "submitted"
             response = m.SurveyResponse(
                 member_id=member["id"],
@@ -457,10 +511,11 @@ def _surveys(session: Session, rng: random.Random, members: list[dict[str, Any]]
                     {
                         "revision_id": revision.id,
                         "question_key": k,
+                        "facility_id": site,
                         "value_number": float(v) if not isinstance(v, str) else None,
                         "value_text": v if isinstance(v, str) else None,
                     }
-                    for k, v in answers.items()
+                    for k, site, v in typed
                     if v != ""
                 ],
             )

@@ -559,6 +559,7 @@ class AnswerStage:
     def __init__(self, conn: Connection, keys: Sequence[str]) -> None:
         self.conn, self.keys = conn, sorted(set(keys))
         self.years: frozenset[int] | None = frozenset()  # the years staged; None: every year
+        self.repeated: list[str] = []  # the keys some definition asks in a per-facility repeat
         self.created = False
 
     def cover(self, years: frozenset[int] | None) -> None:
@@ -572,15 +573,15 @@ class AnswerStage:
             self.conn.execute(CreateTable(staged_answers))  # its index once it holds rows
             staged_members.create(self.conn)
             self.created = True
-        rows = _accepted_answers(self.keys)
+            self.repeated = _repeated(self.conn, self.keys)
         eligible = members_per_survey_year(None if years is None else sorted(years - self.years))
         counted = select(eligible.c.year, eligible.c.members)
         if years is None:
-            rows = rows.where(SurveyResponse.year.not_in(sorted(self.years)))
+            chosen = SurveyResponse.year.not_in(sorted(self.years))
             counted = counted.where(eligible.c.year.not_in(sorted(self.years)))
         else:
-            rows = rows.where(SurveyResponse.year.in_(sorted(years - self.years)))
-        rows = rows.order_by(SurveyAnswer.question_key, SurveyResponse.year)
+            chosen = SurveyResponse.year.in_(sorted(years - self.years))
+        rows = _accepted_answers(self.keys, self.repeated, chosen)
         self.conn.execute(insert(staged_answers).from_select(rows.selected_columns.keys(), rows))
         self.conn.execute(insert(staged_members).from_select(("year", "members"), counted))
         if first:
@@ -601,8 +602,22 @@ class AnswerStage:
             self.created = False
 
 
-def _accepted_answers(keys: Sequence[str]) -> Select:
-    """Return the usable answers to some questions: each response's latest accepted revision."""
+def _repeated(conn: Connection, keys: Sequence[str]) -> list[str]:
+    """Return the keys among `keys` that some definition asks in a per-facility repeat."""
+    q = SurveyQuestion.__table__.c
+    rows = conn.execute(select(q.key, q.logic).where(q.key.in_(keys)))
+    return sorted({key for key, logic in rows if (logic or {}).get("repeat")})
+
+
+def _accepted_answers(
+    keys: Sequence[str], repeated: Sequence[str], chosen: ColumnElement[bool]
+) -> Select | CompoundSelect:
+    """Return the usable answers to some questions: each response's latest accepted revision.
+
+    One row per response and question, in key and year order: a per-facility repeat's answers
+    (those of `repeated`) summed over the member's facilities, so that the member, never one of
+    its facilities, is the contributor that disclosure control and coverage count.
+    """
     r, v, a = SurveyResponse.__table__.c, SurveyRevision.__table__.c, SurveyAnswer.__table__.c
     q = SurveyQuestion.__table__.c
     within_bounds = and_(
@@ -610,7 +625,28 @@ def _accepted_answers(keys: Sequence[str]) -> Select:
         or_(q.maximum.is_(None), a.value_number.is_(None), a.value_number <= q.maximum),
     )
     k = RecordKey.__table__.c
-    return (
+
+    def accepted(asked: Sequence[str]) -> FromClause:
+        return (
+            SurveyResponse.__table__.join(
+                SurveyRevision.__table__,
+                # Not the current revision: a later draft or submission awaits staff.
+                and_(v.response_id == r.id, v.number == r.accepted_revision),
+            )
+            .join(
+                SurveyAnswer.__table__,
+                and_(a.revision_id == v.id, a.question_key.in_(asked)),
+            )
+            # Only answers to a question of the response's own definition count.
+            .join(
+                SurveyQuestion.__table__,
+                and_(q.definition_id == r.definition_id, q.key == a.question_key),
+            )
+            .join(members, members.c.id == r.member_id)
+            .outerjoin(RecordKey.__table__, k.member_id == r.member_id)
+        )
+
+    flat = (
         select(
             a.question_key,
             r.year,
@@ -621,26 +657,31 @@ def _accepted_answers(keys: Sequence[str]) -> Select:
             row_tag(r.member_id, k.key, a.value_number).label("tag"),
             row_tag(r.member_id, k.key).label("count_tag"),
         )
-        .select_from(
-            SurveyResponse.__table__.join(
-                SurveyRevision.__table__,
-                # Not the current revision: a later draft or submission awaits staff.
-                and_(v.response_id == r.id, v.number == r.accepted_revision),
-            )
-            .join(
-                SurveyAnswer.__table__,
-                and_(a.revision_id == v.id, a.question_key.in_(keys)),
-            )
-            # Only answers to a question of the response's own definition count.
-            .join(
-                SurveyQuestion.__table__,
-                and_(q.definition_id == r.definition_id, q.key == a.question_key),
-            )
-            .join(members, members.c.id == r.member_id)
-            .outerjoin(RecordKey.__table__, k.member_id == r.member_id)
-        )
-        .where(within_bounds)
+        .select_from(accepted(keys))
+        .where(within_bounds, a.facility_id.is_(None), chosen)
     )
+    if not repeated:
+        # No repeat among the keys (the common case): the plain scan, with no union to sort.
+        return flat.order_by(a.question_key, r.year)
+    # Each facility's answer is checked against the bounds before it joins its member's sum.
+    total = func.sum(a.value_number)
+    per_member = (
+        select(
+            a.question_key,
+            r.year,
+            r.member_id,
+            members.c.membership_class,
+            total.label("value_number"),
+            cast(null(), SurveyAnswer.__table__.c.value_text.type).label("value_text"),
+            row_tag(r.member_id, k.key, total).label("tag"),
+            row_tag(r.member_id, k.key).label("count_tag"),
+        )
+        .select_from(accepted(repeated))
+        .where(within_bounds, a.facility_id.is_not(None), chosen)
+        .group_by(r.id, a.question_key, r.year, r.member_id, members.c.membership_class, k.key)
+    )
+    rows = union_all(flat, per_member)
+    return rows.order_by(rows.selected_columns.question_key, rows.selected_columns.year)
 
 
 def _statistic(src: Subquery, how: str) -> ColumnElement:

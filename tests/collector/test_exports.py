@@ -6,6 +6,7 @@ import io
 from sqlalchemy import update
 
 from outcomes.models import SurveyResponse
+from tests.collector.test_wide_exports import add_site, make_repeat_survey
 from tests.factories import make_account, make_member, make_survey
 
 NAME = '=HYPERLINK("http://evil.example")'
@@ -70,3 +71,46 @@ def test_every_revision_on_request_and_a_wrong_choice_is_a_422(collector, db):
     wrong = collector.get("/api/v1/exports/answers.csv?revisions=some", headers=staff)
     assert wrong.status_code == 422
     assert wrong.json["errors"]["query"]["revisions"] == ["Must be one of: accepted, all."]
+
+
+def test_a_repeats_answers_name_their_facility(collector, db):
+    make_repeat_survey(db)
+    member = make_member(db)
+    plant, formula = add_site(db, member, "Plant A"), add_site(db, member, NAME)
+    token = make_account(db, member=member)
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+    answers = {
+        "employees": 5,
+        "women_share": 10,
+        f"site_open@{plant}": "yes",
+        f"site_energy@{plant}": 12.5,
+        f"site_open@{formula}": "no",
+    }
+    body = {"status": "submitted", "answers": answers}
+    headers = {"Authorization": f"Bearer {token}"}
+    assert collector.put("/api/v1/surveys/2025", json=body, headers=headers).status_code == 200
+
+    answer = collector.get("/api/v1/exports/answers.csv?revisions=all", headers=staff)
+
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    assert list(rows[0])[7:12] == [
+        "question_key",
+        "facility_id",
+        "facility",
+        "value_number",
+        "value_text",
+    ]
+    got = {
+        (row["question_key"], row["facility_id"], row["facility"]): (
+            float(row["value_number"]) if row["value_number"] else row["value_text"]
+        )
+        for row in rows
+    }
+    assert got == {
+        ("employees", "", ""): 5,
+        ("women_share", "", ""): 10,
+        ("site_open", str(plant), "Plant A"): "yes",
+        ("site_energy", str(plant), "Plant A"): 12.5,
+        ("site_open", str(formula), "'" + NAME): "no",  # a formula is exported as text
+    }

@@ -7,8 +7,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text, update
 
+from collector.expressions import parse
 from outcomes.db import get_engine
-from outcomes.models import SurveyDefinition, SurveyQuestion, SurveyResponse
+from outcomes.models import Facility, SurveyDefinition, SurveyQuestion, SurveyResponse
 from tests.collector.web import make_login, sign_in
 from tests.factories import make_account, make_member, make_survey
 
@@ -18,9 +19,9 @@ FORMULA = '=HYPERLINK("http://evil.example")'
 
 
 def add_questions(db, definition, *questions) -> None:
-    """Add (key, type, choices) questions after a definition's existing ones."""
+    """Add (key, type, choices[, logic]) questions after a definition's existing ones."""
     start = len(db.query(SurveyQuestion).filter_by(definition_id=definition.id).all())
-    for position, (key, kind, choices) in enumerate(questions, start=start):
+    for position, (key, kind, choices, *logic) in enumerate(questions, start=start):
         db.add(
             SurveyQuestion(
                 definition_id=definition.id,
@@ -29,10 +30,39 @@ def add_questions(db, definition, *questions) -> None:
                 label=key,
                 type=kind,
                 choices=choices,
-                aggregation="none",
+                aggregation="sum" if kind == "decimal" and logic else "none",
+                logic=logic[0] if logic else {},
             )
         )
     db.flush()
+
+
+YES_NO = [{"name": "yes", "label": "Yes"}, {"name": "no", "label": "No"}]
+SITES = {"repeat": "sites", "section": "Each site"}
+# The questions of make_repeat_survey's repeat, in form order, with their types.
+REPEAT_KINDS = {"site_open": "select_one", "site_energy": "decimal", "site_note": "text"}
+
+
+def make_repeat_survey(db):
+    """Add the 2025 survey with a group ("Policies") and a per-facility repeat with skip logic."""
+    definition = make_survey(db)
+    add_questions(
+        db,
+        definition,
+        ("policy_note", "text", [], {"section": "Policies"}),
+        ("site_open", "select_one", YES_NO, SITES),
+        ("site_energy", "decimal", [], {**SITES, "relevant": parse("${site_open} = 'yes'")}),
+        ("site_note", "text", [], SITES),
+        ("closing_note", "text", []),
+    )
+    return definition
+
+
+def add_site(db, member, name: str) -> int:
+    site = Facility(member_id=member.id, name=name, country="DE", people=10)
+    db.add(site)
+    db.flush()
+    return site.id
 
 
 def make_wide_survey(db):
@@ -67,7 +97,7 @@ def as_exported(value, kind: str, labels: bool) -> str:
         return ""
     if kind == "boolean":
         return ("yes" if value else "no") if labels else str(int(value))
-    names = {c["name"]: c["label"] for c in CHOICES}
+    names = {c["name"]: c["label"] for c in (*CHOICES, *YES_NO)}
     if kind == "select_one":
         return names[value] if labels else value
     if kind == "select_many":
@@ -199,6 +229,7 @@ def rows_of_header(response) -> list[str]:
         ("year=twenty", "year", "Not a valid integer."),
         ("values=names", "values", "Must be one of: codes, labels."),
         ("format=csv", "format", "Unknown field."),
+        ("part=sites", "part", "Must be one of: responses, repeats."),
     ],
 )
 def test_bad_parameters_are_a_422_naming_the_field(collector, db, query, field, message):
@@ -321,3 +352,122 @@ def test_staff_download_the_same_file_from_the_exports_page(collector, db):
     assert page.headers["Content-Disposition"].endswith('"survey-responses-2025-all.csv"')
     assert missing.status_code == 422
     assert "There is no survey definition for 2031." in missing.get_data(as_text=True)
+
+
+def test_a_repeat_is_a_second_file_of_a_row_per_response_and_facility(collector, db):
+    make_repeat_survey(db)
+    first, second = make_member(db), make_member(db)
+    a, b = add_site(db, first, "Plant A"), add_site(db, first, FORMULA)
+    c = add_site(db, second, "Mill C")
+    tokens = {first.id: make_account(db, member=first), second.id: make_account(db, member=second)}
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+    sent = [
+        (first, {"employees": 120, "women_share": 31.5, "policy_note": "ok",
+                 f"site_open@{a}": "yes", f"site_energy@{a}": 12.5,
+                 f"site_note@{a}": "-2 on last year", f"site_open@{b}": "no",
+                 "closing_note": "done"}, "submitted"),
+        (first, {"employees": 1, "women_share": 2, f"site_open@{b}": "yes"}, "submitted"),
+        (second, {"employees": 7, "women_share": 50, f"site_open@{c}": "yes",
+                  f"site_energy@{c}": 3}, "draft"),
+    ]  # fmt: skip
+    held = {}  # (response, revision): the answers the API holds and returns
+    for member, answers, status in sent:
+        saved = collector.put(
+            "/api/v1/surveys/2025",
+            json={"status": status, "answers": answers},
+            headers={"Authorization": f"Bearer {tokens[member.id]}"},
+        )
+        assert saved.status_code == 200, saved.json
+        db.rollback()  # see the collector's writes
+        response_id = db.query(SurveyResponse).filter_by(member_id=member.id).one().id
+        held[(str(response_id), str(saved.json["revision"]))] = saved.json["answers"]
+    names = {a: "Plant A", b: "'" + FORMULA, c: "Mill C"}  # a formula is exported as text
+
+    main = rows_of(collector.get("/api/v1/exports/responses.csv?revisions=all", headers=staff))
+    assert list(main[0])[7:] == [
+        "employees",
+        "women_share",
+        "human_rights_policy",
+        "policy_note",
+        "closing_note",
+    ]  # a repeat's questions are not columns of the main file
+    for values in ("codes", "labels"):
+        labels = values == "labels"
+        answer = collector.get(
+            f"/api/v1/exports/responses.csv?year=2025&revisions=all&values={values}&part=repeats",
+            headers=staff,
+        )
+        rows = rows_of(answer)
+
+        assert answer.headers["Content-Disposition"].endswith(
+            '"survey-responses-2025-all-repeats.csv"'
+        )
+        metadata = ["_response_id", "_revision", "_facility_id", "_facility"]
+        assert list(rows[0]) == [*metadata, *REPEAT_KINDS]
+        # Keyed like the main file's rows; a row for each facility a revision answers for.
+        assert {(row["_response_id"], row["_revision"]) for row in rows} == set(held)
+        assert {(row["_response_id"], row["_revision"]) for row in main} == set(held)
+        assert len(rows) == 4  # A and B in revision 1, B in revision 2, C in the draft
+        for row in rows:
+            answers, site = held[(row["_response_id"], row["_revision"])], int(row["_facility_id"])
+            assert row["_facility"] == names[site]
+            for key, kind in REPEAT_KINDS.items():
+                expected = as_exported(answers.get(f"{key}@{site}"), kind, labels)
+                if kind == "decimal" and expected:
+                    assert float(row[key]) == float(expected)
+                else:
+                    defused = "'" + expected if expected[:1] in ("=", "-") else expected
+                    assert row[key] == defused, (key, values)
+    # In the main file's order, then the member's facilities by name as the form shows them.
+    assert [(row["_revision"], row["_facility_id"]) for row in rows] == [
+        ("1", str(b)),
+        ("1", str(a)),
+        ("2", str(b)),
+        ("1", str(c)),
+    ]
+    assert (rows[1]["site_open"], rows[1]["site_note"]) == ("Yes", "'-2 on last year")
+
+
+def test_the_workbook_holds_the_responses_and_the_repeats_sheets(collector, db):
+    make_repeat_survey(db)
+    member = make_member(db)
+    site = add_site(db, member, "Plant A")
+    token = make_account(db, member=member)
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+    put(
+        collector,
+        token,
+        {"employees": 3, "women_share": 4, f"site_open@{site}": "yes", f"site_energy@{site}": 9},
+    )
+
+    # Each read before the next request: a stream holds its context.
+    book = collector.get("/api/v1/exports/responses.xlsx?revisions=all", headers=staff).get_data()
+    only = collector.get(
+        "/api/v1/exports/responses.xlsx?revisions=all&part=repeats", headers=staff
+    ).get_data()
+    csvs = {
+        part: rows_of(
+            collector.get(f"/api/v1/exports/responses.csv?revisions=all&part={part}", headers=staff)
+        )
+        for part in ("responses", "repeats")
+    }
+
+    sheets = load_workbook(io.BytesIO(book), read_only=True)
+    assert sheets.sheetnames == ["responses", "repeats"]
+    for part, rows in csvs.items():
+        header, *cells = [list(row) for row in sheets[part].iter_rows(values_only=True)]
+        assert header == list(rows[0]) and len(cells) == len(rows) == 1
+    header, *cells = [list(row) for row in sheets["repeats"].iter_rows(values_only=True)]
+    row = dict(zip(header, cells[0]))  # a read-only sheet leaves out a row's trailing blanks
+    assert {key: row.get(key) for key in header} == {
+        "_response_id": int(csvs["repeats"][0]["_response_id"]),
+        "_revision": 1,
+        "_facility_id": site,
+        "_facility": "Plant A",
+        "site_open": "yes",
+        "site_energy": 9,
+        "site_note": None,
+    }
+    assert load_workbook(io.BytesIO(only), read_only=True).sheetnames == ["repeats"]

@@ -3,8 +3,8 @@
 The pivot runs in the database: the typed answers of each chosen revision are grouped by
 revision, one `max(...) FILTER (WHERE question_key = ...)` per question. PostgreSQL streams it
 with `COPY (SELECT ...) TO STDOUT`; SQLite through a server-side cursor. Either way memory
-stays flat whatever the size. See docs/exports.md for the columns and what is planned for
-repeats.
+stays flat whatever the size. A per-facility repeat's questions are a second part: a row per
+response and facility. See docs/exports.md for the columns.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Subquery,
     case,
     cast,
     func,
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from outcomes.db import get_engine
 from outcomes.models import (
+    Facility,
     Member,
     SurveyAnswer,
     SurveyDefinition,
@@ -56,9 +58,12 @@ XLSX_MAX_ROWS = 1_048_575
 # Metadata columns start with "_" (as Kobo's do): question keys cannot, so names never clash.
 METADATA = ("_response_id", "_member_id", "_member", "_year", "_status", "_revision")
 SUBMITTED_AT = "_submitted_at"
+# The repeats part's metadata: its rows join the responses part on _response_id and _revision.
+REPEAT_METADATA = ("_response_id", "_revision", "_facility_id", "_facility")
+PARTS = ("responses", "repeats")
 
 r, v, a, m = (model.__table__.c for model in (SurveyResponse, SurveyRevision, SurveyAnswer, Member))
-_d, _q = SurveyDefinition.__table__.c, SurveyQuestion.__table__.c
+_d, _q, _f = SurveyDefinition.__table__.c, SurveyQuestion.__table__.c, Facility.__table__.c
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -102,6 +107,14 @@ class WideExportQuerySchema(ExportQuerySchema):
             "description": "codes: choice names, yes/no as 1/0; labels: choice labels, yes/no"
         },
     )
+    part = fields.String(
+        validate=validate.OneOf(PARTS, error="Must be one of: {choices}."),
+        metadata={
+            "description": "responses: a row per response, a column per question outside "
+            "repeats (the CSV's default); repeats: a row per response and facility, a column "
+            "per question of a per-facility repeat; a workbook holds both sheets if left out"
+        },
+    )
 
 
 def wide_export(
@@ -109,22 +122,35 @@ def wide_export(
 ) -> tuple[Iterator[bytes], str, str]:
     """Return the chunks, file name and media type of a wide export, or raise ExportError."""
     year = query.get("year")
-    statement = wide_query(
-        wide_questions(session, year=year),
-        year=year,
-        accepted=query["revisions"] == "accepted",
-        labels=query["values"] == "labels",
-    )
+    questions = wide_questions(session, year=year)
+    options = {
+        "year": year,
+        "accepted": query["revisions"] == "accepted",
+        "labels": query["values"] == "labels",
+    }
+    statements = {
+        "responses": wide_query(questions, **options),
+        "repeats": repeats_query(questions, **options),
+    }
+    part = query.get("part")
     # The stream may be long: hold no transaction open beside it.
     session.close()
-    name = f"survey-responses-{year or 'all-years'}-{query['revisions']}.{extension}"
+    suffix = "-repeats" if part == "repeats" else ""
+    name = f"survey-responses-{year or 'all-years'}-{query['revisions']}{suffix}.{extension}"
     if extension == "csv":
-        return stream_csv(url, statement), name, "text/csv"
-    if count_rows(url, statement) > XLSX_MAX_ROWS:
+        return stream_csv(url, statements[part or "responses"]), name, "text/csv"
+    if part is not None:
+        sheets = [(part, statements[part])]
+    else:
+        # A form without repeats keeps its one-sheet workbook.
+        sheets = [("responses", statements["responses"])]
+        if any(q.repeat for q in questions):
+            sheets.append(("repeats", statements["repeats"]))
+    if any(count_rows(url, statement) > XLSX_MAX_ROWS for _name, statement in sheets):
         raise ExportError(
             "year", f"A worksheet holds {XLSX_MAX_ROWS:,} rows: choose a year, or CSV."
         )
-    return stream_xlsx(url, statement), name, XLSX
+    return stream_xlsx(url, sheets), name, XLSX
 
 
 @dataclass(frozen=True)
@@ -134,6 +160,7 @@ class Question:
     key: str
     type: str
     choices: tuple[tuple[str, str], ...]  # (code, label)
+    repeat: str = ""  # the per-facility repeat it sits in, if any
 
 
 def wide_questions(session: Session, *, year: int | None) -> list[Question]:
@@ -143,32 +170,40 @@ def wide_questions(session: Session, *, year: int | None) -> list[Question]:
     definition's order, then the questions only older definitions ask, in theirs.
     """
     query = (
-        select(_q.key, _q.type, _q.choices)
+        select(_q.key, _q.type, _q.choices, _q.logic)
         .join(SurveyDefinition.__table__, _d.id == _q.definition_id)
         .order_by(_d.year.desc(), _d.version.desc(), _q.position)
     )
     if year is not None:
         query = query.where(_d.year == year)
     found: dict[str, Question] = {}
-    for key, kind, choices in session.execute(query):
+    for key, kind, choices, logic in session.execute(query):
         pairs = tuple((str(c["name"]), str(c.get("label") or c["name"])) for c in choices or ())
-        found.setdefault(key, Question(key, kind, pairs))
+        found.setdefault(key, Question(key, kind, pairs, str((logic or {}).get("repeat") or "")))
     if year is not None and not found:
         raise ExportError("year", f"There is no survey definition for {year}.")
     return list(found.values())
 
 
-def wide_query(
-    questions: list[Question], *, year: int | None, accepted: bool, labels: bool
-) -> Select:
-    """Return the one statement that yields a row per revision and a column per question."""
+def _chosen(year: int | None, accepted: bool) -> list[ColumnElement[bool]]:
+    """Return the conditions on a revision that a year and the `revisions` choice make."""
     where = [r.year == year] if year is not None else []
     if accepted:
         # What the aggregator counts: the latest accepted revision of each response.
         where += [v.number == r.accepted_revision]
+    return where
+
+
+def _pivot(
+    questions: list[Question], where: list[ColumnElement[bool]], labels: bool, *, repeats: bool
+) -> tuple[Subquery, list[ColumnElement[Any]]]:
+    """Return answers pivoted by revision (and facility, for repeats), and the cells to select."""
+    by = [a.revision_id, a.facility_id] if repeats else [a.revision_id]
+    # A repeat's answers carry their facility; the form's other answers none.
+    part = a.facility_id.is_not(None) if repeats else a.facility_id.is_(None)
     pivot = (
         select(
-            a.revision_id,
+            *by,
             *(
                 func.max(_value(q, labels)).filter(a.question_key == q.key).label(f"q{i}")
                 for i, q in enumerate(questions)
@@ -176,14 +211,26 @@ def wide_query(
         )
         .join(SurveyRevision.__table__, v.id == a.revision_id)
         .join(SurveyResponse.__table__, r.id == v.response_id)
-        .where(*where)
-        .group_by(a.revision_id)
-        .subquery("pivot")
+        .where(*where, part)
+        .group_by(*by)
     )
-    cells = [
-        (defused(pivot.c[f"q{i}"]) if _is_text(q, labels) else pivot.c[f"q{i}"]).label(q.key)
+    if repeats:
+        # Only the repeats' answers are read: the rest of each revision is the other part.
+        pivot = pivot.where(a.question_key.in_([q.key for q in questions]))
+    found = pivot.subquery("pivot")
+    cells: list[ColumnElement[Any]] = [
+        (defused(found.c[f"q{i}"]) if _is_text(q, labels) else found.c[f"q{i}"]).label(q.key)
         for i, q in enumerate(questions)
     ]
+    return found, cells
+
+
+def wide_query(
+    questions: list[Question], *, year: int | None, accepted: bool, labels: bool
+) -> Select:
+    """Return the one statement that yields a row per revision and a column per question."""
+    where = _chosen(year, accepted)
+    pivot, cells = _pivot([q for q in questions if not q.repeat], where, labels, repeats=False)
     status = case(
         (v.number == r.accepted_revision, literal("accepted")),
         (v.number == r.current_revision, r.status),
@@ -203,6 +250,27 @@ def wide_query(
         )
         .where(*where)
         .order_by(r.year, r.member_id, v.number)
+    )
+
+
+def repeats_query(
+    questions: list[Question], *, year: int | None, accepted: bool, labels: bool
+) -> Select:
+    """Return the one statement that yields a row per revision and facility answered for."""
+    where = _chosen(year, accepted)
+    pivot, cells = _pivot([q for q in questions if q.repeat], where, labels, repeats=True)
+    metadata = (r.id, v.number, _f.id, defused(_f.name))
+    return (
+        select(
+            *(col.label(name) for col, name in zip(metadata, REPEAT_METADATA, strict=True)),
+            *cells,
+        )
+        .select_from(
+            pivot.join(SurveyRevision.__table__, v.id == pivot.c.revision_id)
+            .join(SurveyResponse.__table__, r.id == v.response_id)
+            .join(Facility.__table__, _f.id == pivot.c.facility_id)
+        )
+        .order_by(r.year, r.member_id, v.number, _f.name, _f.id)
     )
 
 
@@ -301,18 +369,19 @@ def count_rows(url: str, query: Select) -> int:
         return conn.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
 
 
-def stream_xlsx(url: str, query: Select) -> Iterator[bytes]:
-    """Yield a one-sheet workbook of a statement's rows, built on disk in flat memory."""
+def stream_xlsx(url: str, sheets: list[tuple[str, Select]]) -> Iterator[bytes]:
+    """Yield a workbook of a sheet per (name, statement), built on disk in flat memory."""
     # openpyxl's write-only mode streams rows to a temporary file; the zip is made at save.
     with tempfile.TemporaryDirectory(prefix="outcomes-export-") as folder:
         path = os.path.join(folder, "export.xlsx")
         book = Workbook(write_only=True)
-        sheet = book.create_sheet("responses")
-        sheet.append(list(query.selected_columns.keys()))
         with get_engine(url).connect() as conn:
-            result = conn.execution_options(yield_per=CHUNK_ROWS).execute(query)
-            for row in result:
-                sheet.append([_cell(value) for value in row])
+            for name, query in sheets:
+                sheet = book.create_sheet(name)
+                sheet.append(list(query.selected_columns.keys()))
+                result = conn.execution_options(yield_per=CHUNK_ROWS).execute(query)
+                for row in result:
+                    sheet.append([_cell(value) for value in row])
         book.save(path)
         with open(path, "rb") as file:
             while block := file.read(CHUNK_BYTES):

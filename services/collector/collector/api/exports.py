@@ -23,11 +23,12 @@ from collector.exports import (
     stream_csv,
     wide_export,
 )
-from outcomes.models import Member, SurveyAnswer, SurveyResponse, SurveyRevision
+from outcomes.models import Facility, Member, SurveyAnswer, SurveyResponse, SurveyRevision
 
 blp = Blueprint("exports", __name__, description="Data exports for staff")
 
 r, v, a, m = (model.__table__.c for model in (SurveyResponse, SurveyRevision, SurveyAnswer, Member))
+f = Facility.__table__.c
 ANSWERS = (
     select(
         r.year,
@@ -38,6 +39,9 @@ ANSWERS = (
         v.number.label("revision"),
         v.status,
         a.question_key,
+        # A per-facility repeat's answer names its facility; the form's other answers none.
+        a.facility_id,
+        defused(f.name).label("facility"),
         a.value_number,
         defused(a.value_text).label("value_text"),
     )
@@ -45,6 +49,7 @@ ANSWERS = (
         SurveyResponse.__table__.join(SurveyRevision.__table__, v.response_id == r.id)
         .join(SurveyAnswer.__table__, a.revision_id == v.id)
         .join(Member.__table__, m.id == r.member_id)
+        .outerjoin(Facility.__table__, f.id == a.facility_id)
     )
     .order_by(a.id)  # the order they were saved in, read along the primary key
 )
@@ -61,7 +66,8 @@ class Answers(MethodView):
         security=BEARER,
         responses={
             "200": {
-                "description": "CSV, one row per answer, in the order they were saved.",
+                "description": "CSV, one row per answer (a repeat's answer names its "
+                "facility), in the order they were saved.",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             }
         },
@@ -79,7 +85,11 @@ class Answers(MethodView):
 
 WIDE_DESCRIPTION = (
     "one row per response (or revision), metadata columns starting with _ then a column per "
-    "question in form order (the union of the chosen years' definitions)"
+    "question outside repeats in form order (the union of the chosen years' definitions)"
+)
+REPEATS = (
+    "one row per response (or revision) and facility, keyed by _response_id and _revision, "
+    "then _facility_id, _facility and a column per question of a per-facility repeat"
 )
 
 
@@ -92,7 +102,7 @@ class WideCsv(MethodView):
         security=BEARER,
         responses={
             "200": {
-                "description": f"CSV, {WIDE_DESCRIPTION}.",
+                "description": f"CSV, {WIDE_DESCRIPTION}; with part=repeats, {REPEATS}.",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             }
         },
@@ -100,7 +110,7 @@ class WideCsv(MethodView):
     @blp.arguments(WideExportQuerySchema, location="query", unknown=RAISE)
     @document_errors(blp, 401, 403, 422)
     def get(self, query: dict[str, Any]) -> Response:
-        """Download survey responses as a wide CSV, streamed: any size, in flat memory."""
+        """Download survey responses (or their repeats) as a wide CSV, streamed in flat memory."""
         return _wide(query, "csv")
 
 
@@ -113,7 +123,8 @@ class WideXlsx(MethodView):
         security=BEARER,
         responses={
             "200": {
-                "description": f"A workbook of one sheet, {WIDE_DESCRIPTION}.",
+                "description": f"A workbook: sheet responses, {WIDE_DESCRIPTION}; sheet "
+                f"repeats (if the definitions have repeats), {REPEATS}.",
                 "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
             }
         },
@@ -121,7 +132,7 @@ class WideXlsx(MethodView):
     @blp.arguments(WideExportQuerySchema, location="query", unknown=RAISE)
     @document_errors(blp, 401, 403, 422)
     def get(self, query: dict[str, Any]) -> Response:
-        """Download survey responses as a workbook (at most 1,048,575 rows; CSV has no limit)."""
+        """Download survey responses as a workbook (1,048,575 rows a sheet; CSV has no limit)."""
         return _wide(query, "xlsx")
 
 

@@ -3,13 +3,16 @@
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from collector.definitions import create_definition
 from collector.xlsform import parse_xlsform
+from outcomes.models import Facility, SurveyAnswer, SurveyResponse, SurveyRevision
 from tests.browser.test_collector_walk import sign_in
 from tests.collector.test_survey_definitions import workbook
 from tests.collector.web import PASSWORD, make_login
 from tests.conftest import serving
+from tests.factories import make_member
 
 pytestmark = pytest.mark.browser
 EXAMPLES = Path(__file__).parents[1] / "collector" / "xlsform_examples"
@@ -170,3 +173,77 @@ def test_a_member_fills_three_of_pyxforms_example_forms_through_their_logic(brow
         page.fill("#q-my_date", "2100-01-01")
         page.click("button[value=submit]")
         page.get_by_text("Survey submitted").wait_for()
+
+
+def field(key: str) -> str:
+    """Return the selector of a question's field (a repeat's key holds an @)."""
+    return f'[id="q-{key}"]'
+
+
+def test_a_member_fills_three_example_forms_repeats_once_per_facility(browser, settings, db):
+    staff = make_login(db, role="staff")
+    owner = make_member(db)
+    member = make_login(db, member=owner)
+    plant, mine = (
+        Facility(member_id=owner.id, name=name, country="GH", people=5)
+        for name in ("Plant", "Mine")
+    )
+    db.add_all([plant, mine])
+    db.flush()
+    open_example(db, settings, staff, "tutorial.xls", 2024)
+    open_example(db, settings, staff, "repeat_date_test.xls", 2025)
+    open_example(db, settings, staff, "xlsform_spec_test.xlsx", 2026)
+    a, b = mine.id, plant.id  # listed by name: Mine, then Plant
+
+    with serving("collector", settings) as base:
+        page = browser.new_page()
+        sign_in(page, base, member.email, PASSWORD)
+
+        # A household-member repeat, once per facility, its skip logic reading its own answers.
+        page.goto(base + "/member/surveys/2024")
+        legends = page.locator("fieldset.section legend").all_inner_texts()
+        assert legends == [
+            "Household Member or Visitor: Mine",
+            "Household Member or Visitor: Plant",
+        ]
+        page.select_option(field(f"older_than_five@{a}"), "no")
+        page.select_option(field(f"older_than_five@{b}"), "yes")
+        assert page.locator(field(f"age_in_months@{a}")).is_visible()
+        assert page.locator(field(f"age_in_years@{a}")).is_hidden()
+        assert page.locator(field(f"age_in_years@{b}")).is_visible()
+        page.select_option(field(f"sex@{b}"), "female")
+        page.fill(field(f"age_in_years@{b}"), "30")
+        assert page.locator(field(f"literate@{b}")).is_visible()
+        assert page.locator(field(f"literate@{a}")).is_hidden()
+        page.fill(field(f"age_in_months@{a}"), "80")
+        page.click("button[value=submit]")
+        assert page.locator("#error-list a").get_attribute("href") == f"#q-age_in_months@{a}"
+        page.fill(field(f"age_in_months@{a}"), "30")
+        page.fill(field(f"name@{a}"), "Kofi")
+        page.click("button[value=submit]")
+        page.get_by_text("Survey submitted").wait_for()
+
+        # A repeat of two choices per facility.
+        page.goto(base + "/member/surveys/2025")
+        for key in (f"table_list_3@{a}", f"table_list_4@{b}"):
+            options = page.locator(f"{field(key)} option:not([value=''])").first
+            page.select_option(field(key), options.get_attribute("value"))
+        page.click("button[value=submit]")
+        page.get_by_text("Survey submitted").wait_for()
+
+        # The form with everything: its repeat of grouped choices shows each facility's block.
+        page.goto(base + "/member/surveys/2026")
+        page.select_option("#q-skip_to_end", "yes")
+        assert page.locator(field(f"compact-test@{a}")).count() == 1
+        assert page.locator(field(f"compact-test@{b}")).count() == 1
+        page.click("button[value=submit]")
+        page.get_by_text("Survey submitted").wait_for()
+
+    db.rollback()
+    stored = db.execute(
+        select(SurveyAnswer.question_key, SurveyAnswer.facility_id, SurveyAnswer.value_text)
+        .join(SurveyRevision)
+        .join(SurveyResponse)
+        .where(SurveyResponse.year == 2024, SurveyAnswer.question_key.in_(("name", "sex")))
+    ).all()
+    assert sorted(stored) == [("name", a, "Kofi"), ("sex", b, "female")]

@@ -345,6 +345,7 @@ def test_staff_download_the_same_file_from_the_exports_page(collector, db):
     missing = collector.get("/staff/exports?download=1&year=2031")
 
     assert form.status_code == 200 and '<option value="2025"' in form.get_data(as_text=True)
+    assert '<option value="repeats"' in form.get_data(as_text=True)
     api = collector.get(
         "/api/v1/exports/responses.csv?year=2025&revisions=all&values=labels", headers=bearer
     )

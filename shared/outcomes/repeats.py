@@ -48,13 +48,16 @@ def answer_key(question_key: str, facility_id: int | None) -> str:
 
 
 def member_facilities(session: Session, *, member_id: int, year: int) -> list[tuple[int, str]]:
-    """Return (id, name) of the member's facilities not removed before the reporting year."""
+    """Return (id, name) of the member's facilities still there on the reporting year's first day.
+
+    As the indicators count a facility: one removed on a day is gone that day.
+    """
     f = Facility.__table__.c
     rows = session.execute(
         select(f.id, f.name)
         .where(
             f.member_id == member_id,
-            or_(f.removed_on.is_(None), f.removed_on >= date(year, 1, 1)),
+            or_(f.removed_on.is_(None), f.removed_on > date(year, 1, 1)),
         )
         .order_by(f.name, f.id)
     )

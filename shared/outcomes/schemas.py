@@ -66,8 +66,8 @@ class SurveySubmissionSchema(Schema):
         load_default="submitted",
         validate=validate.OneOf(MEMBER_STATUSES, error="Must be one of: {choices}."),
     )
-    # A repeat's questions are answered once per facility: room for many facilities' answers.
-    answers = BoundedDict(keys=KEY, required=True, validate=validate.Length(max=5000))
+    # A repeat's questions are answered once per facility: room for 500 facilities' answers.
+    answers = BoundedDict(keys=KEY, required=True, validate=validate.Length(max=20_000))
 
 
 class SurveyResponseSchema(Schema):
@@ -106,6 +106,9 @@ class AskedQuestionSchema(Schema):
     section = fields.Function(lambda q: q.logic.get("section", ""), dump_only=True)
 
 
+# The largest number an answer may be: a double holds it, and sums of many of them stay finite.
+LARGEST = 1e15
+TOO_LARGE = "Enter a number between -1,000,000,000,000,000 and 1,000,000,000,000,000."
 FIELD_TYPES: dict[str, type[fields.Field]] = {
     "integer": fields.Integer,
     "decimal": fields.Float,
@@ -132,6 +135,9 @@ PLAIN = {
 def _field(question: SurveyQuestion | Asked, *, partial: bool) -> fields.Field:
     """Return the marshmallow field that validates one question."""
     checks: list[validate.Validator] = []
+    if question.type in ("integer", "decimal"):
+        # Past a double's range an integer cannot be stored (nor summed) as a number at all.
+        checks.append(validate.Range(min=-LARGEST, max=LARGEST, error=TOO_LARGE))
     if question.minimum is not None or question.maximum is not None:
         checks.append(
             validate.Range(

@@ -201,7 +201,14 @@ def test_a_select_many_question_publishes_how_many_members_chose_each_option(
 
 def test_an_empty_choice_is_stored_as_no_answer():
     from collector.surveys import _typed_answers
+    from outcomes.repeats import detached
 
-    rows = _typed_answers(7, (("sites", False), ("employees", True)), {"sites": [], "employees": 3})
+    asked = detached(
+        [
+            SurveyQuestion(key="sites", label="Sites", type="select_many", choices=[], logic={}),
+            SurveyQuestion(key="employees", label="Employees", type="integer", logic={}),
+        ]
+    )
+    rows = _typed_answers(7, tuple(asked), {"sites": [], "employees": 3})
 
     assert [row["question_key"] for row in rows] == ["employees"]

@@ -274,42 +274,56 @@ def test_the_member_form_shows_each_facility_and_saves_what_it_applies_to(collec
     assert energy == [(a, 12.0)]
 
 
+def seed_response(db, definition, member, status, energy):
+    """Add a member's response with one revision answering energy per facility ({id: value})."""
+    from outcomes.models import SurveyResponse, SurveyRevision
+
+    response = SurveyResponse(
+        member_id=member.id,
+        year=definition.year,
+        definition_id=definition.id,
+        status=status,
+        current_revision=1,
+        accepted_revision=1 if status == "accepted" else None,
+    )
+    db.add(response)
+    db.flush()
+    answers = {f"energy@{site}": value for site, value in energy.items()}
+    revision = SurveyRevision(response_id=response.id, number=1, status=status, answers=answers)
+    db.add(revision)
+    db.flush()
+    db.add_all(
+        SurveyAnswer(revision_id=revision.id, question_key="energy", value_number=v, facility_id=f)
+        for f, v in energy.items()
+    )
+    db.flush()
+    return response.id
+
+
 def test_review_compares_each_facility_with_its_own_answer_of_the_year_before(db):
     from collector.review import answer_flags
-    from outcomes.models import SurveyResponse, SurveyRevision
 
     member = make_member(db)
     a, b = facility(db, member, "Plant A"), facility(db, member, "Plant B")
-    responses = {}
-    for year, status, energy in ((2025, "accepted", (10, 1000)), (2026, "submitted", (100, 1000))):
-        definition = open_repeat_survey(db, year)
-        db.flush()
-        response = SurveyResponse(
-            member_id=member.id,
-            year=year,
-            definition_id=definition.id,
-            status=status,
-            current_revision=1,
-            accepted_revision=1 if status == "accepted" else None,
-        )
-        db.add(response)
-        db.flush()
-        answers = {f"energy@{a}": energy[0], f"energy@{b}": energy[1]}
-        revision = SurveyRevision(response_id=response.id, number=1, status=status, answers=answers)
-        db.add(revision)
-        db.flush()
-        db.add_all(
-            SurveyAnswer(
-                revision_id=revision.id, question_key="energy", value_number=v, facility_id=site
-            )
-            for site, v in zip((a, b), energy, strict=True)
-        )
-        responses[year] = response.id
+    seed_response(db, open_repeat_survey(db, 2025), member, "accepted", {a: 10, b: 1000})
+    target = seed_response(db, open_repeat_survey(db, 2026), member, "submitted", {a: 100, b: 1000})
+
+    assert answer_flags(db, [target]) == {target: {f"energy@{a}": ["last_year"]}}
+
+
+def test_review_compares_a_facilitys_answer_with_every_other_facilitys(db):
+    from collector.review import answer_flags
+
+    definition = open_repeat_survey(db, 2026)
     db.flush()
+    for value in (10, 11, 12, 13, 14, 15):
+        member = make_member(db)
+        seed_response(db, definition, member, "accepted", {facility(db, member, "Site"): value})
+    member = make_member(db)
+    far, near = facility(db, member, "Far"), facility(db, member, "Near")
+    target = seed_response(db, definition, member, "submitted", {far: 10**6, near: 12})
 
-    flags = answer_flags(db, [responses[2026]])
-
-    assert flags == {responses[2026]: {f"energy@{a}": ["last_year"]}}
+    assert answer_flags(db, [target]) == {target: {f"energy@{far}": ["peers"]}}
 
 
 def test_a_repeats_indicator_says_it_totals_each_members_facilities(db):

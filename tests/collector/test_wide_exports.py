@@ -472,3 +472,41 @@ def test_the_workbook_holds_the_responses_and_the_repeats_sheets(collector, db):
         "site_note": None,
     }
     assert load_workbook(io.BytesIO(only), read_only=True).sheetnames == ["repeats"]
+
+
+def number(text: str) -> float | None:
+    """Read a number cell (PostgreSQL writes 5, SQLite 5.0); an empty cell is None."""
+    return float(text) if text else None
+
+
+def test_a_key_asked_outside_a_repeat_one_year_and_inside_it_the_next_is_in_both_files(
+    collector, db
+):
+    older = make_survey(db, year=2024)
+    add_questions(db, older, ("site_energy", "decimal", []))
+    make_repeat_survey(db)
+    member = make_member(db)
+    site = add_site(db, member, "Plant A")
+    token = make_account(db, member=member)
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+    for year, answers in (
+        (2024, {"employees": 3, "women_share": 40, "site_energy": 5}),
+        (2025, {"employees": 4, "women_share": 41, f"site_open@{site}": "yes",
+                f"site_energy@{site}": 7}),
+    ):  # fmt: skip
+        saved = collector.put(
+            f"/api/v1/surveys/{year}",
+            json={"status": "submitted", "answers": answers},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert saved.status_code == 200, saved.json
+
+    base = "/api/v1/exports/responses.csv?revisions=all"
+    main = rows_of(collector.get(base, headers=staff))
+    repeats = rows_of(collector.get(base + "&part=repeats", headers=staff))
+
+    assert {row["_year"]: number(row["site_energy"]) for row in main} == {"2024": 5, "2025": None}
+    assert [(row["_facility_id"], number(row["site_energy"])) for row in repeats] == [
+        (str(site), 7)
+    ]

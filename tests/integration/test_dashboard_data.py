@@ -161,11 +161,17 @@ def test_the_page_never_shows_a_build_or_withdrawn_release_whatever_the_address_
 
     assert "was withdrawn" in page and "Two audits were counted twice." in page
     assert f"/?snapshot={current.id}" in page and current.title in page
-    assert "360" not in page and "360" not in embedded  # 40 certificates x 9
+    # The figures never show (40 certificates x 9, x 8); titles and ids may hold the digits.
+    named = (current.title, f"snapshot={current.id}", f"snapshot={withdrawn}", f"release {built}")
+    for text in named:
+        page, embedded = page.replace(text, ""), embedded.replace(text, "")
+    assert "360" not in page and "360" not in embedded
     assert "Two audits were counted twice." in embedded
     assert f"There is no release {built}" in build_page
     assert f"There is no release {built}" in build_embed
-    assert "320" not in build_page and "320" not in build_embed  # 40 certificates x 8
+    for text in named:
+        build_page, build_embed = build_page.replace(text, ""), build_embed.replace(text, "")
+    assert "320" not in build_page and "320" not in build_embed
 
 
 def test_the_page_answers_odd_addresses_with_a_message(settings, db):

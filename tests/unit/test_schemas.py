@@ -2,7 +2,7 @@ import pytest
 from marshmallow import ValidationError
 
 from outcomes.models import SurveyQuestion
-from outcomes.schemas import answers_schema
+from outcomes.schemas import TOO_LARGE, answers_schema
 
 
 def question(**fields) -> SurveyQuestion:
@@ -60,3 +60,11 @@ def test_a_required_select_many_question_needs_at_least_one_choice():
     assert error.value.messages == {"sites": ["Choose at least one."]}
     assert answers_schema([sites], partial=True).load({"sites": []}) == {"sites": []}
     assert answers_schema([sites]).load({"sites": ["river"]}) == {"sites": ["river"]}
+
+
+def test_a_number_past_what_a_double_holds_is_refused_in_words_not_a_server_error():
+    unbounded = answers_schema([question(minimum=None, maximum=None)])
+    with pytest.raises(ValidationError) as error:
+        unbounded.load({"employees": 10**400})
+    assert error.value.messages == {"employees": [TOO_LARGE]}
+    assert unbounded.load({"employees": 10**15}) == {"employees": 10**15}

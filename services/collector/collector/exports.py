@@ -14,7 +14,7 @@ import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Response, stream_with_context
@@ -144,7 +144,7 @@ def wide_export(
     else:
         # A form without repeats keeps its one-sheet workbook.
         sheets = [("responses", statements["responses"])]
-        if any(q.repeat for q in questions):
+        if any("repeats" in q.parts for q in questions):
             sheets.append(("repeats", statements["repeats"]))
     if any(count_rows(url, statement) > XLSX_MAX_ROWS for _name, statement in sheets):
         raise ExportError(
@@ -160,7 +160,8 @@ class Question:
     key: str
     type: str
     choices: tuple[tuple[str, str], ...]  # (code, label)
-    repeat: str = ""  # the per-facility repeat it sits in, if any
+    # The parts it is a column of: a key may sit in a repeat in one year's form, not another's.
+    parts: frozenset[str] = frozenset(("responses",))
 
 
 def wide_questions(session: Session, *, year: int | None) -> list[Question]:
@@ -179,7 +180,9 @@ def wide_questions(session: Session, *, year: int | None) -> list[Question]:
     found: dict[str, Question] = {}
     for key, kind, choices, logic in session.execute(query):
         pairs = tuple((str(c["name"]), str(c.get("label") or c["name"])) for c in choices or ())
-        found.setdefault(key, Question(key, kind, pairs, str((logic or {}).get("repeat") or "")))
+        part = "repeats" if (logic or {}).get("repeat") else "responses"
+        known = found.setdefault(key, Question(key, kind, pairs, frozenset((part,))))
+        found[key] = replace(known, parts=known.parts | {part})
     if year is not None and not found:
         raise ExportError("year", f"There is no survey definition for {year}.")
     return list(found.values())
@@ -230,7 +233,9 @@ def wide_query(
 ) -> Select:
     """Return the one statement that yields a row per revision and a column per question."""
     where = _chosen(year, accepted)
-    pivot, cells = _pivot([q for q in questions if not q.repeat], where, labels, repeats=False)
+    pivot, cells = _pivot(
+        [q for q in questions if "responses" in q.parts], where, labels, repeats=False
+    )
     status = case(
         (v.number == r.accepted_revision, literal("accepted")),
         (v.number == r.current_revision, r.status),
@@ -258,7 +263,9 @@ def repeats_query(
 ) -> Select:
     """Return the one statement that yields a row per revision and facility answered for."""
     where = _chosen(year, accepted)
-    pivot, cells = _pivot([q for q in questions if q.repeat], where, labels, repeats=True)
+    pivot, cells = _pivot(
+        [q for q in questions if "repeats" in q.parts], where, labels, repeats=True
+    )
     metadata = (r.id, v.number, _f.id, defused(_f.name))
     return (
         select(

@@ -94,7 +94,8 @@ BULK_LIMIT = 500
 FLAG_BATCH = 1000
 
 # k is an answer's key as the revision's answers hold it: a repeat's carries its facility, so each
-# facility is compared with its own answer of the year before (outcomes.repeats).
+# facility is compared with its own answer of the year before (outcomes.repeats), and with every
+# other answer to its question that year (each facility's, for a repeat's).
 ANSWER_FLAGS = text(
     """
     WITH target AS (
@@ -109,6 +110,7 @@ ANSWER_FLAGS = text(
     ),
     accepted AS (
       SELECT r.member_id, r.year, a.value_number AS v,
+             a.question_key AS question,
              COALESCE(a.question_key || '@' || CAST(a.facility_id AS VARCHAR), a.question_key) AS k
       FROM survey_response r
       JOIN survey_revision rv ON rv.response_id = r.id AND rv.number = r.accepted_revision
@@ -118,23 +120,23 @@ ANSWER_FLAGS = text(
                     WHERE t.question = a.question_key AND r.year IN (t.year, t.year - 1))
     ),
     ranked AS (
-      SELECT year, k, v,
-             row_number() OVER (PARTITION BY year, k ORDER BY v) AS rn,
-             count(*) OVER (PARTITION BY year, k) AS n
+      SELECT year, question, v,
+             row_number() OVER (PARTITION BY year, question ORDER BY v) AS rn,
+             count(*) OVER (PARTITION BY year, question) AS n
       FROM accepted
     ),
     middle AS (
-      SELECT year, k, avg(v) AS med, max(n) AS n
-      FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY year, k
+      SELECT year, question, avg(v) AS med, max(n) AS n
+      FROM ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY year, question
     ),
     spread AS (
-      SELECT r.year, r.k, abs(r.v - m.med) AS d, r.n,
-             row_number() OVER (PARTITION BY r.year, r.k ORDER BY abs(r.v - m.med)) AS rn
-      FROM ranked r JOIN middle m ON m.year = r.year AND m.k = r.k
+      SELECT r.year, r.question, abs(r.v - m.med) AS d, r.n,
+             row_number() OVER (PARTITION BY r.year, r.question ORDER BY abs(r.v - m.med)) AS rn
+      FROM ranked r JOIN middle m ON m.year = r.year AND m.question = r.question
     ),
     mad AS (
-      SELECT year, k, avg(d) AS mad
-      FROM spread WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY year, k
+      SELECT year, question, avg(d) AS mad
+      FROM spread WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY year, question
     )
     SELECT t.response_id, t.k,
            CASE WHEN p.v IS NULL THEN 0
@@ -148,8 +150,8 @@ ANSWER_FLAGS = text(
     FROM target t
     LEFT JOIN accepted p ON p.member_id = t.member_id AND p.year = t.year - 1 AND p.k = t.k
     LEFT JOIN accepted own ON own.member_id = t.member_id AND own.year = t.year AND own.k = t.k
-    LEFT JOIN middle m ON m.year = t.year AND m.k = t.k
-    LEFT JOIN mad d ON d.year = t.year AND d.k = t.k
+    LEFT JOIN middle m ON m.year = t.year AND m.question = t.question
+    LEFT JOIN mad d ON d.year = t.year AND d.question = t.question
     """
 ).bindparams(
     bindparam("ids", expanding=True),

@@ -1,16 +1,12 @@
 """Per-facility repeat answers aggregate per member, on SQLite and on PostgreSQL."""
 
-from datetime import date
-
 import pytest
 from sqlalchemy import func, literal, select
 
-from aggregator.build import build_snapshot
 from outcomes.db import get_engine
 from outcomes.indicator_sql import AnswerStage, row_tag, staged_answers
 from outcomes.models import (
     Facility,
-    IndicatorValue,
     RecordKey,
     Snapshot,
     SurveyAnswer,
@@ -20,8 +16,8 @@ from outcomes.models import (
 )
 from outcomes.repeats import answer_key
 from tests.factories import make_member, make_survey
+from tests.integration.test_aggregation_catalogue import build, published
 
-AS_OF = date(2026, 6, 30)
 # Per member: its class and each facility's energy; 5000 is above the question's maximum.
 SITES = {
     "a": ("Production & Transformation", [100.0, 200.0]),
@@ -29,25 +25,6 @@ SITES = {
     "c": ("Industrial Users", [40.0, 5000.0]),
     "d": ("Industrial Users", [1.5, 2.5, 6.0]),
 }
-
-
-def build(settings, threshold: int = 1) -> int:
-    """Publish a snapshot with exact values (test_aggregation_disclosure checks the noise)."""
-    engine = get_engine(settings.database_url)
-    result = build_snapshot(
-        engine, trigger="test", as_of=AS_OF, force=True, threshold=threshold, perturb=False
-    )
-    assert result.snapshot_id is not None
-    return result.snapshot_id
-
-
-def published(db, snapshot_id: int, code: str) -> dict[tuple[str, str, str], IndicatorValue]:
-    rows = db.scalars(
-        select(IndicatorValue).where(
-            IndicatorValue.snapshot_id == snapshot_id, IndicatorValue.indicator == code
-        )
-    )
-    return {(v.period, v.breakdown, v.category): v for v in rows}
 
 
 @pytest.fixture

@@ -510,3 +510,22 @@ def test_a_key_asked_outside_a_repeat_one_year_and_inside_it_the_next_is_in_both
     assert [(row["_facility_id"], number(row["site_energy"])) for row in repeats] == [
         (str(site), 7)
     ]
+
+
+def test_a_response_answering_only_a_repeat_still_has_its_row_in_the_responses_file(collector, db):
+    make_repeat_survey(db)
+    member = make_member(db)
+    site = add_site(db, member, "Plant A")
+    token = make_account(db, member=member)
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+    put(collector, token, {f"site_open@{site}": "no"}, status="draft")
+
+    base = "/api/v1/exports/responses.csv?revisions=all"
+    main = rows_of(collector.get(base, headers=staff))
+    repeats = rows_of(collector.get(base + "&part=repeats", headers=staff))
+
+    assert [(row["_status"], row["employees"]) for row in main] == [("draft", "")]
+    assert [(row["_response_id"], row["site_open"]) for row in repeats] == [
+        (main[0]["_response_id"], "no")
+    ]

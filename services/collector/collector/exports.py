@@ -202,24 +202,25 @@ def _pivot(
 ) -> tuple[Subquery, list[ColumnElement[Any]]]:
     """Return answers pivoted by revision (and facility, for repeats), and the cells to select."""
     by = [a.revision_id, a.facility_id] if repeats else [a.revision_id]
-    # A repeat's answers carry their facility; the form's other answers none.
+    # A repeat's answers carry their facility; the form's other answers none. Each cell filters
+    # by it, so a revision answering only a repeat's questions still has its responses row.
     part = a.facility_id.is_not(None) if repeats else a.facility_id.is_(None)
     pivot = (
         select(
             *by,
             *(
-                func.max(_value(q, labels)).filter(a.question_key == q.key).label(f"q{i}")
+                func.max(_value(q, labels)).filter(a.question_key == q.key, part).label(f"q{i}")
                 for i, q in enumerate(questions)
             ),
         )
         .join(SurveyRevision.__table__, v.id == a.revision_id)
         .join(SurveyResponse.__table__, r.id == v.response_id)
-        .where(*where, part)
+        .where(*where)
         .group_by(*by)
     )
     if repeats:
         # Only the repeats' answers are read: the rest of each revision is the other part.
-        pivot = pivot.where(a.question_key.in_([q.key for q in questions]))
+        pivot = pivot.where(part, a.question_key.in_([q.key for q in questions]))
     found = pivot.subquery("pivot")
     cells: list[ColumnElement[Any]] = [
         (defused(found.c[f"q{i}"]) if _is_text(q, labels) else found.c[f"q{i}"]).label(q.key)

@@ -9,13 +9,16 @@ from outcomes.models import (
     AuditLog,
     Certificate,
     Outbox,
+    SurveyAnswer,
+    SurveyResponse,
+    SurveyRevision,
     auditing_firm_country,
     certificate_facility,
 )
 from tests.collector.test_imports import auth, certificate_register
 from tests.collector.test_staff_pages import signed_in_staff
 from tests.collector.web import post_form, writing
-from tests.factories import make_certificate, make_member
+from tests.factories import make_certificate, make_member, make_survey
 
 
 def edit_form(certificate: Certificate, facility_id: int) -> dict[str, str]:
@@ -173,6 +176,34 @@ def test_a_facility_covered_by_a_certificate_keeps_its_member(collector, db):
     assert "PS-1 cover this facility" in moved.json["errors"]["json"]["values"]["member_id"][0]
     assert counted.status_code == 200
     assert counted.json["values"]["people"] == "310"
+
+
+def test_a_facility_a_member_answered_a_repeat_for_keeps_its_member(collector, db):
+    member, facility, token, _first, _second = two_certificates(db)
+    writing(db)
+    other = make_member(db)
+    survey = make_survey(db)
+    response = SurveyResponse(
+        member_id=member.id, year=2025, definition_id=survey.id, status="accepted"
+    )
+    db.add(response)
+    db.flush()
+    revision = SurveyRevision(response_id=response.id, number=1, status="accepted", answers={})
+    db.add(revision)
+    db.flush()
+    db.add(SurveyAnswer(revision_id=revision.id, question_key="energy", facility_id=facility.id))
+    db.commit()
+    values = {"member_id": other.id, "name": "Smelter", "country": "NO", "people": 310}
+
+    moved = collector.put(
+        f"/api/v1/records/facilities/{facility.id}", json={"values": values}, headers=auth(token)
+    )
+
+    assert moved.status_code == 422
+    assert (
+        "survey answers for 2025 are about this facility"
+        in (moved.json["errors"]["json"]["values"]["member_id"][0])
+    )
 
 
 def test_the_records_api_searches_sorts_and_pages_and_refuses_a_bad_sort(collector, db):

@@ -28,6 +28,9 @@ from outcomes.models import (
     Facility,
     Meeting,
     Member,
+    SurveyAnswer,
+    SurveyResponse,
+    SurveyRevision,
     Training,
     auditing_firm_country,
     certificate_external,
@@ -270,10 +273,10 @@ def _check_holder_facilities(session: Session, rows: list[dict], _editing: int |
     }
 
 
-def _check_covered_facility_keeps_member(
+def _check_facility_keeps_member(
     session: Session, rows: list[dict], editing: int | None
 ) -> Problems:
-    """A certificate covers only its holder's facilities: such a facility keeps its member."""
+    """A facility keeps its member while certificates cover it or survey answers are about it."""
     if editing is None or not rows:
         return {}
     stored = session.scalar(select(Facility.member_id).where(Facility.id == editing))
@@ -285,16 +288,28 @@ def _check_covered_facility_keeps_member(
         .where(certificate_facility.c.facility_id == editing)
         .order_by(Certificate.number)
     ).all()
-    if not numbers:
-        return {}
-    return {
-        0: {
-            "member_id": [
-                f"Certificates {', '.join(numbers)} cover this facility; edit them first "
-                "so that it can change member."
-            ]
-        }
-    }
+    # A per-facility repeat's answers count for the member that gave them: moved, the facility
+    # would count for two members in those years.
+    years = session.scalars(
+        select(SurveyResponse.year)
+        .join(SurveyRevision, SurveyRevision.response_id == SurveyResponse.id)
+        .join(SurveyAnswer, SurveyAnswer.revision_id == SurveyRevision.id)
+        .where(SurveyAnswer.facility_id == editing)
+        .distinct()
+        .order_by(SurveyResponse.year)
+    ).all()
+    problems = []
+    if numbers:
+        problems.append(
+            f"Certificates {', '.join(numbers)} cover this facility; edit them first "
+            "so that it can change member."
+        )
+    if years:
+        problems.append(
+            f"The member's survey answers for {', '.join(map(str, years))} are about this "
+            "facility; record the new member's site as a new facility instead."
+        )
+    return {0: {"member_id": problems}} if problems else {}
 
 
 @dataclass(frozen=True)
@@ -467,7 +482,7 @@ KINDS: dict[str, RecordKind] = {
                 "people": "420",
             },
             references=(Reference("member_id", "member_id", MEMBER),),
-            checks=(_check_facility_codes, _check_covered_facility_keeps_member),
+            checks=(_check_facility_codes, _check_facility_keeps_member),
         ),
         RecordKind(
             "auditing_firms",

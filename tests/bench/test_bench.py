@@ -13,7 +13,7 @@ from bench import ceiling, load
 from bench.generate import QUESTIONS, generate, submission
 from bench.handsql import hand_cells, same_cells
 from bench.large import generate_large
-from bench.run import Figure, put_maker, rebuild_seconds, table
+from bench.run import Config, Figure, framework_floor, put_maker, rebuild_seconds, table
 from outcomes import models as m
 from outcomes.db import get_engine
 from tests.conftest import serving, unavailable
@@ -73,6 +73,17 @@ def test_submissions_through_gunicorn_and_their_ceiling_run_without_errors(setti
     assert result.ok > 0 and result.errors == 0
     assert dict(result.statuses) == {200: result.ok}
     assert top.transactions > 0 and top.failed == 0
+
+
+def test_the_empty_put_floor_runs_through_the_collectors_server_command(tmp_path):
+    cfg = Config("sqlite://", "redis://127.0.0.1:6379/15", tmp_path / "x.db", seconds=1)
+
+    with ThreadPoolExecutor(1) as thread:  # as above: keep off the browser's event loop
+        figures = thread.submit(framework_floor, cfg).result()
+
+    assert [f.key for f in figures] == ["floor 2c", "floor 16c"]
+    assert all(f.value > 0 and "errors 0;" in f.note for f in figures)
+    assert all(f.met == (f.value > 3000) for f in figures)
 
 
 def test_the_table_shows_each_figure_with_its_ratio_to_the_baseline():

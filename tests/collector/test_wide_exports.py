@@ -65,6 +65,18 @@ def add_site(db, member, name: str) -> int:
     return site.id
 
 
+@pytest.fixture
+def one_site(db):
+    """The repeat survey and a member with one site: its id, the member's token, staff headers."""
+    make_repeat_survey(db)
+    member = make_member(db)
+    site = add_site(db, member, "Plant A")
+    token = make_account(db, member=member)
+    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
+    db.commit()
+    return site, token, staff
+
+
 def make_wide_survey(db):
     """Add the 2025 survey with every kind of question."""
     definition = make_survey(db)
@@ -430,13 +442,8 @@ def test_a_repeat_is_a_second_file_of_a_row_per_response_and_facility(collector,
     assert (rows[1]["site_open"], rows[1]["site_note"]) == ("Yes", "'-2 on last year")
 
 
-def test_the_workbook_holds_the_responses_and_the_repeats_sheets(collector, db):
-    make_repeat_survey(db)
-    member = make_member(db)
-    site = add_site(db, member, "Plant A")
-    token = make_account(db, member=member)
-    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
-    db.commit()
+def test_the_workbook_holds_the_responses_and_the_repeats_sheets(collector, one_site):
+    site, token, staff = one_site
     put(
         collector,
         token,
@@ -480,15 +487,11 @@ def number(text: str) -> float | None:
 
 
 def test_a_key_asked_outside_a_repeat_one_year_and_inside_it_the_next_is_in_both_files(
-    collector, db
+    collector, db, one_site
 ):
+    site, token, staff = one_site
     older = make_survey(db, year=2024)
     add_questions(db, older, ("site_energy", "decimal", []))
-    make_repeat_survey(db)
-    member = make_member(db)
-    site = add_site(db, member, "Plant A")
-    token = make_account(db, member=member)
-    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
     db.commit()
     for year, answers in (
         (2024, {"employees": 3, "women_share": 40, "site_energy": 5}),
@@ -512,13 +515,10 @@ def test_a_key_asked_outside_a_repeat_one_year_and_inside_it_the_next_is_in_both
     ]
 
 
-def test_a_response_answering_only_a_repeat_still_has_its_row_in_the_responses_file(collector, db):
-    make_repeat_survey(db)
-    member = make_member(db)
-    site = add_site(db, member, "Plant A")
-    token = make_account(db, member=member)
-    staff = {"Authorization": f"Bearer {make_account(db, role='staff')}"}
-    db.commit()
+def test_a_response_answering_only_a_repeat_still_has_its_row_in_the_responses_file(
+    collector, one_site
+):
+    site, token, staff = one_site
     put(collector, token, {f"site_open@{site}": "no"}, status="draft")
 
     base = "/api/v1/exports/responses.csv?revisions=all"
